@@ -1,0 +1,260 @@
+"""Turn stored pixel values into display values.
+
+The DICOM grayscale pipeline (PS3.3 C.11, PS3.4 N.2): stored values → modality LUT or
+rescale slope/intercept → VOI LUT or window → MONOCHROME1 inversion → 8-bit display. Colour
+images are shown as they are (palette looked up, YBR already converted to RGB by pydicom).
+
+Detector values are integers with at most 16 bits, so instead of pushing millions of pixels
+through floating-point arithmetic the pipeline is evaluated once per possible stored value and
+the pixels are looked up in that table. A re-window (dragging in a viewer) re-evaluates only the
+table, which is why :class:`FrameRenderer` keeps the decoded frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dentsend.intake import Kind, Radiograph, Window
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: Share of pixels ignored at each end when a window is derived from the histogram, so a few hot
+#: or dead pixels, a lead marker or a black border do not flatten the contrast.
+DEFAULT_WINDOW_PERCENTILES = (0.5, 99.5)
+#: Widest range of stored values evaluated as a lookup table.
+_MAX_TABLE = 1 << 20
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The smallest and largest modality value in a frame, for window presets and dragging."""
+
+    low: float
+    high: float
+
+
+class FrameRenderer:
+    """One decoded frame, ready to be displayed under any window.
+
+    Grayscale frames hold a lookup table from stored value to modality value; :meth:`image`
+    windows that table and looks the pixels up in it.
+    """
+
+    def __init__(self, radiograph: Radiograph, frame: int = 0) -> None:
+        self.radiograph = radiograph
+        self.frame_index = frame
+        self.values = radiograph.frame(frame)
+        self.is_color = self.values.ndim == 3 or radiograph.photometric == "PALETTE COLOR"
+        self._table_offset = 0
+        self._modality_table: NDArray[Any] | None = None
+        self._counts: NDArray[np.int64] | None = None
+        if not self.is_color:
+            self._prepare_grey()
+
+    # -- grayscale ----------------------------------------------------------------------------
+
+    def _prepare_grey(self) -> None:
+        values = self.values
+        if values.dtype.kind in "iu" and values.size:
+            low, high = int(values.min()), int(values.max())
+            if high - low < _MAX_TABLE:
+                self._table_offset = low
+                stored = np.arange(low, high + 1, dtype=np.int64)
+                self._modality_table = self._modality(stored)
+                self._counts = np.bincount(
+                    (values.astype(np.int64, copy=False) - low).ravel(), minlength=high - low + 1
+                )
+
+    def _modality(self, stored: NDArray[Any]) -> NDArray[Any]:
+        ds = self.radiograph.dataset
+        if ds is None:
+            return stored.astype(np.float64)
+        from pydicom.pixels import apply_modality_lut
+
+        if "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds:
+            return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+        return stored.astype(np.float64)
+
+    @property
+    def value_range(self) -> ValueRange:
+        """Modality values present in the frame (for colour: the 8-bit display range)."""
+        if self.is_color:
+            return ValueRange(0.0, 255.0)
+        if self._modality_table is not None:
+            return ValueRange(float(self._modality_table.min()), float(self._modality_table.max()))
+        modality = self._modality(self.values)
+        return ValueRange(float(np.nanmin(modality)), float(np.nanmax(modality)))
+
+    @property
+    def file_window(self) -> Window | None:
+        """The first window the file suggests, if any (a VOI LUT is not a window)."""
+        windows = self.radiograph.windows
+        return windows[0] if windows else None
+
+    @property
+    def uses_voi_lut(self) -> bool:
+        return self.radiograph.has_voi_lut and not self.radiograph.windows
+
+    def default_window(self) -> Window:
+        """The window shown first: the file's, else one derived from the histogram."""
+        if self.file_window is not None:
+            return self.file_window
+        return self.histogram_window()
+
+    def histogram_window(self) -> Window:
+        """A window spanning the 0.5th–99.5th percentile of modality values."""
+        if self.is_color:
+            return Window(127.5, 256.0, "full range")
+        if self._modality_table is not None and self._counts is not None:
+            low, high = _weighted_percentiles(
+                self._modality_table, self._counts, DEFAULT_WINDOW_PERCENTILES
+            )
+        else:
+            modality = self._modality(self.values)
+            low, high = (float(v) for v in np.nanpercentile(modality, DEFAULT_WINDOW_PERCENTILES))
+        if not math.isfinite(low) or not math.isfinite(high):
+            low, high = 0.0, 1.0
+        width = max(high - low, 1.0)
+        return Window((low + high) / 2, width, "from histogram")
+
+    def _window_unit(self, modality: NDArray[Any], window: Window | None) -> NDArray[np.float64]:
+        """Modality values → 0…1 display values under the window (or the file's VOI)."""
+        rg = self.radiograph
+        ds = rg.dataset
+        if window is None and self.uses_voi_lut and ds is not None:
+            from pydicom.pixels import apply_voi
+
+            lut_item = ds.VOILUTSequence[0]
+            output_bits = int(lut_item.LUTDescriptor[2])
+            shown = np.asarray(apply_voi(modality, ds, index=0), dtype=np.float64)
+            top = max(float(2**output_bits - 1), float(shown.max(initial=1.0)), 1.0)
+            return np.clip(shown / top, 0.0, 1.0)
+        chosen = window or self.default_window()
+        function = str(ds.get("VOILUTFunction", "LINEAR")).upper() if ds is not None else "LINEAR"
+        if window is not None and window not in rg.windows:
+            function = "LINEAR"  # a window chosen by the user is always linear
+        return apply_window(modality, chosen, function)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def image(self, window: Window | None = None, *, invert: bool = False) -> NDArray[np.uint8]:
+        """The frame as 8-bit display values, ``(rows, columns)`` or ``(rows, columns, 3)``.
+
+        ``window`` overrides the file's window (in modality units). MONOCHROME1 is shown inverted,
+        so bone is always light; ``invert`` flips that again on request. Raster orientation
+        (EXIF) is applied.
+        """
+        shown = self._color(window) if self.is_color else self._grey(window)
+        monochrome1 = self.radiograph.photometric == "MONOCHROME1"
+        if (invert != monochrome1 and not self.is_color) or (invert and self.is_color):
+            shown = 255 - shown
+        if self.radiograph.kind is Kind.RASTER:
+            shown = apply_orientation(shown, self.radiograph.orientation)
+        return np.ascontiguousarray(shown)
+
+    def _grey(self, window: Window | None) -> NDArray[np.uint8]:
+        rg = self.radiograph
+        native_8bit = rg.kind is Kind.RASTER and self.values.dtype == np.uint8
+        if native_8bit and window is None:
+            return self.values.astype(np.uint8, copy=False)
+        if self._modality_table is not None:
+            table = _to_uint8(self._window_unit(self._modality_table, window))
+            if self._table_offset == 0 and self.values.dtype in (np.uint8, np.uint16):
+                looked_up: NDArray[np.uint8] = table[self.values]
+            else:
+                looked_up = table[self.values.astype(np.int64, copy=False) - self._table_offset]
+            return looked_up
+        return _to_uint8(self._window_unit(self._modality(self.values), window))
+
+    def _color(self, window: Window | None) -> NDArray[np.uint8]:
+        rg = self.radiograph
+        values = self.values
+        if rg.photometric == "PALETTE COLOR" and rg.dataset is not None:
+            from pydicom.pixels import apply_color_lut
+
+            values = apply_color_lut(values, rg.dataset)
+            top = float(2 ** int(rg.dataset.RedPaletteColorLookupTableDescriptor[2]) - 1)
+            top = max(top, float(values.max(initial=1)), 1.0)
+        else:
+            top = float(2 ** min(rg.bits_stored, 16) - 1) if values.dtype != np.uint8 else 255.0
+        if window is not None:
+            unit = apply_window(values.astype(np.float64) * (255.0 / top), window, "LINEAR")
+            return _to_uint8(unit)
+        if values.dtype == np.uint8 and top == 255.0:
+            return values
+        return _to_uint8(values.astype(np.float64) / top)
+
+
+def apply_window(
+    values: NDArray[Any], window: Window, function: str = "LINEAR"
+) -> NDArray[np.float64]:
+    """PS3.3 C.11.2.1.2 windowing, scaled to 0…1 instead of the output bit range."""
+    x = np.asarray(values, dtype=np.float64)
+    center, width = window.center, window.width
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    if function == "LINEAR_EXACT":
+        return np.clip((x - center) / width + 0.5, 0.0, 1.0)
+    if width <= 1:  # a one-value window is a threshold
+        return (x > center - 0.5).astype(np.float64)
+    return np.clip((x - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0)
+
+
+def apply_orientation(image: NDArray[Any], orientation: int) -> NDArray[Any]:
+    """Apply an EXIF orientation (1–8), matching Pillow's ``ImageOps.exif_transpose``."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1, :]
+    if orientation == 5:
+        return image.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(image, -1)
+    if orientation == 7:
+        return np.rot90(image, 1)[::-1, :]
+    if orientation == 8:
+        return np.rot90(image, 1)
+    return image
+
+
+def _to_uint8(unit: NDArray[np.float64]) -> NDArray[np.uint8]:
+    return np.rint(unit * 255.0).astype(np.uint8)
+
+
+def _weighted_percentiles(
+    values: NDArray[Any], counts: NDArray[np.int64], percents: tuple[float, float]
+) -> tuple[float, float]:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(counts[order])
+    total = cumulative[-1]
+    picks = []
+    for percent in percents:
+        rank = min(math.ceil(total * percent / 100.0), int(total))
+        index = int(np.searchsorted(cumulative, max(rank, 1)))
+        picks.append(float(values[order][min(index, len(order) - 1)]))
+    return picks[0], picks[1]
+
+
+def display_image(
+    radiograph: Radiograph, frame: int = 0, window: Window | None = None
+) -> NDArray[np.uint8]:
+    """Shortcut: the display image of one frame under the file's (or the given) window."""
+    return FrameRenderer(radiograph, frame).image(window)
+
+
+def save_png(image: NDArray[np.uint8], path: Path) -> None:
+    """Write an 8-bit grey or RGB image as PNG, atomically."""
+    from PIL import Image
+
+    from dentsend.atomic import atomic_write
+
+    with atomic_write(path) as out:
+        Image.fromarray(image).save(out, format="PNG", compress_level=1)
