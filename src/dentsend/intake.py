@@ -11,6 +11,7 @@ the file, so a batch can report it and carry on with the others.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections.abc import Iterable, Iterator
@@ -122,6 +123,8 @@ class Radiograph:
     orientation: int = 1
     """EXIF orientation (1–8) of a raster; display applies it, the stored pixels do not."""
     dataset: Dataset | None = field(default=None, repr=False)
+    data: bytes | None = field(default=None, repr=False)
+    """The file's bytes when it was loaded from memory (:func:`load_bytes`), else ``None``."""
     _cached: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     @property
@@ -250,14 +253,26 @@ def load(path: Path | str) -> Radiograph:
         raise FileProblem(path, "cannot be read (permission denied)") from None
     except OSError as exc:
         raise FileProblem(path, f"cannot be read ({exc.strerror or exc})") from None
+    return _load(path, head, None)
+
+
+def load_bytes(data: bytes, name: str) -> Radiograph:
+    """Load a radiograph held in memory (a cleaned copy, a file from a package).
+
+    ``name`` stands in for the path in messages; nothing is read from or written to disk.
+    """
+    return _load(Path(name), data[:512], data)
+
+
+def _load(path: Path, head: bytes, data: bytes | None) -> Radiograph:
     if not head:
         raise FileProblem(path, "is empty")
     kind = sniff(head)
     if kind is None:
         raise FileProblem(path, "is not a DICOM file or a JPEG, PNG, TIFF or BMP image")
     if kind == "DICOM":
-        return _load_dicom(path, has_preamble=head[128:132] == b"DICM")
-    return _load_raster(path, kind)
+        return _load_dicom(path, data, has_preamble=head[128:132] == b"DICM")
+    return _load_raster(path, data, kind)
 
 
 def load_many(paths: Iterable[Path | str]) -> Iterator[Radiograph | FileProblem]:
@@ -286,7 +301,7 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
 # DICOM
 
 
-def _load_dicom(path: Path, *, has_preamble: bool) -> Radiograph:
+def _load_dicom(path: Path, data: bytes | None, *, has_preamble: bool) -> Radiograph:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.uid import UID
@@ -295,7 +310,8 @@ def _load_dicom(path: Path, *, has_preamble: bool) -> Radiograph:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path, force=not has_preamble)
+            source = io.BytesIO(data) if data is not None else path
+            ds = pydicom.dcmread(source, force=not has_preamble)
         except (InvalidDicomError, EOFError, ValueError, KeyError, OSError, TypeError) as exc:
             raise FileProblem(path, f"is not readable DICOM ({_short(exc)})") from None
     for warning in caught:
@@ -384,6 +400,7 @@ def _load_dicom(path: Path, *, has_preamble: bool) -> Radiograph:
         burned_in_annotation=_text(ds.get("BurnedInAnnotation")),
         identifying_fields=tuple(dicom_identifying_fields(ds, table)),
         dataset=ds,
+        data=data,
     )
 
 
@@ -567,13 +584,13 @@ _EXIF_NAMED = {
 }
 
 
-def _open_image(path: Path) -> Image.Image:
+def _open_image(path: Path, data: bytes | None) -> Image.Image:
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(io.BytesIO(data) if data is not None else path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FileProblem(
             path, "is too large to open safely (a possible decompression bomb)"
@@ -597,8 +614,8 @@ def _open_image(path: Path) -> Image.Image:
     return im
 
 
-def _load_raster(path: Path, kind: str) -> Radiograph:
-    im = _open_image(path)
+def _load_raster(path: Path, data: bytes | None, kind: str) -> Radiograph:
+    im = _open_image(path, data)
     with im:
         mode = im.mode
         frames = int(getattr(im, "n_frames", 1)) if kind == "TIFF" else 1
@@ -627,6 +644,7 @@ def _load_raster(path: Path, kind: str) -> Radiograph:
         photometric="MONOCHROME2" if grey else "RGB",
         orientation=orientation if 1 <= orientation <= 8 else 1,
         identifying_fields=tuple(identifying),
+        data=data,
     )
 
 
@@ -640,7 +658,7 @@ def _raster_frame(rg: Radiograph, index: int) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    im = _open_image(rg.path)
+    im = _open_image(rg.path, rg.data)
     try:
         with im:
             if index:
