@@ -47,6 +47,10 @@ _RASTER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: (7FE0,0010) Pixel Data in little- and big-endian encoding.
+_PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+
 class Kind(StrEnum):
     DICOM = "dicom"
     RASTER = "raster"
@@ -324,6 +328,10 @@ def _load_dicom(path: Path, data: bytes | None, *, has_preamble: bool) -> Radiog
         (k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), None
     )
     if pixel_keyword is None:
+        raw = data if data is not None else path.read_bytes()
+        if _PIXEL_DATA_TAGS[0] in raw or _PIXEL_DATA_TAGS[1] in raw:
+            # pydicom silently drops an element that runs past the end of the file
+            raise FileProblem(path, "is truncated (the file ends inside the pixel data)")
         raise FileProblem(path, "is DICOM but holds no image (no Pixel Data)")
 
     ts = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in ds.__dict__ else None
