@@ -382,3 +382,13 @@ def test_png_encoder_round_trips_through_pillow(shape: tuple[int, ...]) -> None:
     with Image.open(io.BytesIO(encode_png(image))) as decoded:
         assert decoded.mode == ("L" if len(shape) == 2 else "RGB")
         np.testing.assert_array_equal(np.asarray(decoded), image)
+
+
+def test_an_exif_block_with_only_the_orientation_is_not_reported(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("L", (8, 6), 9).save(tmp_path / "kept.jpg", exif=exif.tobytes())
+    assert load(tmp_path / "kept.jpg").identifying_fields == ()
+    exif[0x013B] = "Dr. Hannes Drillwell"  # Artist
+    Image.new("L", (8, 6), 9).save(tmp_path / "artist.jpg", exif=exif.tobytes())
+    assert {"EXIF", "EXIF:Artist"} <= set(load(tmp_path / "artist.jpg").identifying_fields)

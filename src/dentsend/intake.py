@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -412,6 +413,17 @@ def _load_dicom(path: Path, data: bytes | None, *, has_preamble: bool) -> Radiog
     )
 
 
+@cache
+def _can_decode(transfer_syntax: str) -> bool:
+    """Whether a decoder plugin is installed (asking pydicom costs ~1 ms: cached per syntax)."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(transfer_syntax).is_available)
+    except NotImplementedError:
+        return False
+
+
 def _check_pixel_data(path: Path, ds: Dataset, keyword: str, ts: Any, frames: int) -> None:
     """Catch truncated or malformed pixel data now, not halfway through a package."""
     value = ds[keyword].value
@@ -566,6 +578,10 @@ def _register_decoders() -> None:
 
 _RASTER_BITS = {"1": 1, "L": 8, "P": 8, "RGB": 8, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16}
 
+#: EXIF tags that only say how to lay out the pixels; de-identification keeps them (orientation
+#: is needed for display), so an EXIF block holding nothing else is not reported.
+_EXIF_LAYOUT_ONLY = {0x0112, 0x011A, 0x011B, 0x0128, 0x0213, 0xA001, 0xA002, 0xA003}
+
 #: EXIF tags worth naming in a report because they can identify a person, a practice or a time.
 _EXIF_NAMED = {
     0x010D: "DocumentName",
@@ -704,7 +720,6 @@ def raster_identifying_fields(im: Image.Image) -> list[str]:
     except Exception:
         exif = None
     if exif:
-        found["EXIF"] = None
         tags: dict[int, Any] = dict(exif)
         for ifd in (0x8769, 0x8825):  # Exif and GPS sub-IFDs
             try:
@@ -715,6 +730,8 @@ def raster_identifying_fields(im: Image.Image) -> list[str]:
             if sub_ifd:
                 tags.update(sub_ifd)
                 tags[ifd] = True
+        if set(tags) - _EXIF_LAYOUT_ONLY:
+            found["EXIF"] = None
         for tag, name in _EXIF_NAMED.items():
             if tag in tags and tags[tag] not in (None, "", b""):
                 found[f"EXIF:{name}"] = None
