@@ -179,7 +179,12 @@ def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirefoxSession
         "network.proxy.type": 0,
     }
     client = Marionette(
-        host="127.0.0.1", port=free_port(), bin=executable, headless=True, prefs=prefs
+        host="127.0.0.1",
+        port=free_port(),
+        bin=executable,
+        headless=True,
+        prefs=prefs,
+        gecko_log=str(downloads.parent / "gecko.log"),  # not the current folder
     )
     client.start_session()
     try:
