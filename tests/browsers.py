@@ -67,10 +67,22 @@ def chromium() -> Iterator[Any]:
     except ImportError:
         require(False, "the playwright Python package")
         raise
+    # Each test module that imports this fixture gets its own session-scoped copy, but Playwright's
+    # sync API cannot start twice in one process: the first copy launches, later ones share it.
+    if "browser" in _SHARED_CHROMIUM:
+        yield _SHARED_CHROMIUM["browser"]
+        return
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        _SHARED_CHROMIUM["browser"] = browser
+        try:
+            yield browser
+        finally:
+            _SHARED_CHROMIUM.clear()
+            browser.close()
+
+
+_SHARED_CHROMIUM: dict[str, Any] = {}
 
 
 @dataclass
