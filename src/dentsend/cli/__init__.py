@@ -17,7 +17,14 @@ from dentsend import __version__
 from dentsend.errors import DentsendError
 
 #: Modules that each add one or more subcommands through ``register(subparsers)``.
-COMMAND_MODULES = ("dentsend.cli.images",)
+COMMAND_MODULES = (
+    "dentsend.cli.images",
+    "dentsend.cli.history",
+    "dentsend.cli.clean",
+    "dentsend.cli.keys",
+    "dentsend.cli.pack",
+    "dentsend.cli.unpack",
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -1,0 +1,158 @@
+"""``dentsend pack``: radiographs → one encrypted package (HTML or OpenPGP), de-identified."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dentsend.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from dentsend.cli.clean import add_deid_arguments, deid_options_from_args
+from dentsend.errors import DentsendError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "pack",
+        help="make an encrypted package of radiographs to send",
+        description=(
+            "De-identify the files (unless --keep-metadata) and encrypt them into one package: "
+            "a self-decrypting HTML file that opens in any browser with the passphrase (--html), "
+            "or an OpenPGP message for recipients with OpenPGP (--pgp, --pgp-passphrase). "
+            "Give the passphrase to the recipient separately, by phone or text message."
+        ),
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="radiographs (DICOM, JPEG, PNG, TIFF, BMP) or folders of them")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                        help="the package file (.html, or .pgp/.asc for OpenPGP)")
+    kind = parser.add_argument_group("package format (choose one)")
+    formats = kind.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--html", action="store_true",
+                         help="a self-decrypting HTML file, opened with a passphrase")
+    formats.add_argument("--pgp", action="append", metavar="CERT", type=str,
+                         help="an OpenPGP message to this certificate (file or imported "
+                              "fingerprint); repeat for several recipients")
+    formats.add_argument("--pgp-passphrase", action="store_true",
+                         help="an OpenPGP message opened with a passphrase (gpg -d)")
+    secret = parser.add_argument_group("passphrase (for --html and --pgp-passphrase)")
+    choice = secret.add_mutually_exclusive_group()
+    choice.add_argument("--passphrase-file", type=Path, metavar="F",
+                        help="read the passphrase from the first line of F (refused if it is "
+                             "easy to guess)")
+    choice.add_argument("--new-passphrase", action="store_true",
+                        help="generate six random words and print them")
+    pgp = parser.add_argument_group("OpenPGP options")
+    pgp.add_argument("--sign", type=Path, metavar="SECRET_KEY",
+                     help="sign with this secret key file (default: the practice's key, if any)")
+    pgp.add_argument("--key-passphrase-file", type=Path, metavar="F",
+                     help="the passphrase of the --sign key, on the first line of F")
+    pgp.add_argument("--armor", action="store_true", help="ASCII-armored output (.asc)")
+    parser.add_argument("--note", default="", metavar="TEXT",
+                        help="a note for the recipient, inside the encryption")
+    parser.add_argument("--max-size", type=float, metavar="MB",
+                        help="split into several complete packages, each below MB megabytes "
+                             "in an email (whole files per part)")
+    parser.add_argument("--report", type=Path, metavar="REPORT.json",
+                        help="write what de-identification changed per file (holds the original "
+                             "values: keep it local)")
+    add_deid_arguments(parser)
+    parser.set_defaults(handler=run_pack)
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.html:
+        return "html"
+    if args.pgp:
+        return "openpgp"
+    return "openpgp-passphrase"
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    fmt = _format(args)
+    options = deid_options_from_args(args)
+    uses_passphrase = fmt in ("html", "openpgp-passphrase")
+    if uses_passphrase and not (args.passphrase_file or args.new_passphrase):
+        raise UsageError("give --passphrase-file F or --new-passphrase")
+    if not uses_passphrase and (args.passphrase_file or args.new_passphrase):
+        raise UsageError("--pgp packages open with the recipient's key, not a passphrase")
+    if fmt == "html":
+        for flag, value in (("--sign", args.sign), ("--armor", args.armor),
+                            ("--key-passphrase-file", args.key_passphrase_file)):
+            if value:
+                raise UsageError(f"{flag} is for OpenPGP packages, not --html")
+        if args.output.suffix.lower() not in (".html", ".htm"):
+            raise UsageError("an HTML package needs a name ending in .html (-o OUT.html)")
+    if args.max_size is not None and not args.max_size > 0:
+        raise UsageError("--max-size takes a size in MB, more than 0")
+    if args.note and len(args.note) > 10_000:
+        raise UsageError("--note is limited to 10,000 characters")
+
+    from dentsend.passphrase import generate, read_passphrase_file
+    from dentsend.pipeline import PackProblems, PackRequest, pack
+    from dentsend.settings import load_settings
+
+    passphrase = None
+    if args.new_passphrase:
+        passphrase = generate()
+    elif args.passphrase_file:
+        passphrase = read_passphrase_file(args.passphrase_file)
+    key_passphrase = (
+        read_passphrase_file(args.key_passphrase_file) if args.key_passphrase_file else None
+    )
+    request = PackRequest(
+        files=args.files,
+        output=args.output,
+        format=fmt,  # type: ignore[arg-type]
+        deid=options,
+        passphrase=passphrase,
+        recipients=list(args.pgp or []),
+        sign_with=args.sign,
+        sign_passphrase=key_passphrase,
+        armor=args.armor,
+        note=args.note,
+        practice_name=load_settings().practice_name,
+        max_part_bytes=int(args.max_size * 1_000_000) if args.max_size else None,
+        check_passphrase=not args.new_passphrase,
+    )
+    try:
+        result = pack(request)
+    except PackProblems as problems:
+        for problem in problems.problems:
+            print(f"dentsend: {problem}", file=sys.stderr)
+        print("dentsend: no package was written", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.new_passphrase:
+        print(f"passphrase: {passphrase}")
+        print(
+            "dentsend: give the passphrase to the recipient separately (phone or text message), "
+            "never in the same email",
+            file=sys.stderr,
+        )
+    for path in result.parts:
+        print(path)
+    for warning in result.warnings:
+        print(f"dentsend: warning: {warning}", file=sys.stderr)
+    if args.report is not None:
+        _write_report(args.report, result.reports, options)
+    return EXIT_OK
+
+
+def _write_report(path: Path, reports: list[Any], options: Any) -> None:
+    from dentsend.atomic import atomic_write
+    from dentsend.confidentiality import load_table
+
+    document = {
+        "annex_e_edition": load_table().edition,
+        "mode": options.mode,
+        "retain": sorted(options.retain),
+        "clean": sorted(options.clean),
+        "files": [report.to_json() for report in reports],
+    }
+    try:
+        with atomic_write(path) as out:
+            out.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+    except OSError as exc:
+        raise DentsendError(f"{path.name}: cannot be written ({exc.strerror or exc})") from None
