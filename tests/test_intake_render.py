@@ -392,3 +392,20 @@ def test_an_exif_block_with_only_the_orientation_is_not_reported(tmp_path: Path)
     exif[0x013B] = "Dr. Hannes Drillwell"  # Artist
     Image.new("L", (8, 6), 9).save(tmp_path / "artist.jpg", exif=exif.tobytes())
     assert {"EXIF", "EXIF:Artist"} <= set(load(tmp_path / "artist.jpg").identifying_fields)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_rotated_16_bit_tiff_is_shown_turned_once(tmp_path: Path, orientation: int) -> None:
+    pixels = tooth_phantom(40, 60, bits=16)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "r.tif", exif=exif.tobytes())
+    radiograph = load(tmp_path / "r.tif")
+    shown = FrameRenderer(radiograph).image()
+    upright = apply_orientation(pixels, orientation)
+    assert (radiograph.rows, radiograph.columns, radiograph.orientation) == (40, 60, orientation)
+    np.testing.assert_array_equal(radiograph.frame(0), pixels)  # stored as stored
+    assert shown.shape == upright.shape
+    # the brightest column of the phantom's teeth lands where the upright image has it
+    assert np.argmax(shown.mean(axis=0)) == pytest.approx(np.argmax(upright.mean(axis=0)), abs=1)
+    assert np.argmax(shown.mean(axis=1)) == pytest.approx(np.argmax(upright.mean(axis=1)), abs=1)

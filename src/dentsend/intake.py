@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from dentsend.errors import FileProblem
 
@@ -608,10 +608,20 @@ _EXIF_NAMED = {
 }
 
 
-def _open_image(path: Path, data: bytes | None) -> Image.Image:
+def _open_image(path: Path, data: bytes | None, kind: str) -> tuple[Image.Image, int | None]:
+    """Open a raster without decoding it; for TIFF also return its orientation tag.
+
+    TIFF orientation is taken out of the bytes Pillow sees: Pillow 13 turns TIFF pixels itself
+    while loading and gets orientations 5–8 wrong, so dentsend keeps stored pixels as stored (as
+    for JPEG and PNG) and applies the orientation when displaying.
+    """
     from PIL import Image
 
+    tiff_orientation = None
     try:
+        if kind == "TIFF":
+            raw = data if data is not None else path.read_bytes()
+            data, tiff_orientation = _tiff_without_orientation(raw)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data) if data is not None else path)
@@ -635,11 +645,46 @@ def _open_image(path: Path, data: bytes | None) -> Image.Image:
             path,
             f"is too large to open safely ({width}×{height} pixels, a possible decompression bomb)",
         )
-    return im
+    return im, tiff_orientation
+
+
+def _tiff_without_orientation(data: bytes) -> tuple[bytes, int | None]:
+    """A copy of a TIFF with every Orientation (274) entry set to 1, and the first one's value.
+
+    Walks the chain of IFDs (classic and BigTIFF) with bounds and loop checks; anything it cannot
+    follow is left for Pillow to judge.
+    """
+    if len(data) < 16 or data[:2] not in (b"II", b"MM"):
+        return data, None
+    order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
+    big = int.from_bytes(data[2:4], order) == 43
+    offset = int.from_bytes(data[8:16] if big else data[4:8], order)
+    count_size, entry_size, value_offset = (8, 20, 12) if big else (2, 12, 8)
+    patched = bytearray(data)
+    found: int | None = None
+    seen: set[int] = set()
+    while 0 < offset < len(data) - count_size and offset not in seen and len(seen) < 10_000:
+        seen.add(offset)
+        count = int.from_bytes(data[offset : offset + count_size], order)
+        entries = offset + count_size
+        if entries + count * entry_size + (8 if big else 4) > len(data):
+            break
+        for index in range(count):
+            entry = entries + index * entry_size
+            if int.from_bytes(data[entry : entry + 2], order) == 274:
+                value = entry + value_offset
+                if found is None:
+                    found = int.from_bytes(data[value : value + 2], order)
+                patched[value : value + 2] = (1).to_bytes(2, order)
+        next_at = entries + count * entry_size
+        offset = int.from_bytes(data[next_at : next_at + (8 if big else 4)], order)
+    if found is None or not 1 <= found <= 8:
+        return data, None if found is None else 1
+    return bytes(patched), found
 
 
 def _load_raster(path: Path, data: bytes | None, kind: str) -> Radiograph:
-    im = _open_image(path, data)
+    im, tiff_orientation = _open_image(path, data, kind)
     with im:
         mode = im.mode
         frames = int(getattr(im, "n_frames", 1)) if kind == "TIFF" else 1
@@ -653,6 +698,8 @@ def _load_raster(path: Path, data: bytes | None, kind: str) -> Radiograph:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
         except Exception:  # a broken EXIF block must not make the image unreadable
             orientation = 1
+        if tiff_orientation is not None:
+            orientation = tiff_orientation
         identifying = raster_identifying_fields(im)
     return Radiograph(
         path=path,
@@ -682,7 +729,7 @@ def _raster_frame(rg: Radiograph, index: int) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    im = _open_image(rg.path, rg.data)
+    im, _ = _open_image(rg.path, rg.data, rg.format)
     try:
         with im:
             if index:
