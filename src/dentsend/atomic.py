@@ -19,7 +19,11 @@ from typing import BinaryIO
 
 @contextlib.contextmanager
 def atomic_write(path: Path | str, *, overwrite: bool = True) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; on success it becomes ``path``."""
+    """Open a temporary file beside ``path``; on success it becomes ``path``.
+
+    With ``overwrite=False`` an existing ``path`` is never replaced, not even by a file that
+    appears while this one is being written (``FileExistsError``).
+    """
     target = Path(path)
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,8 +36,40 @@ def atomic_write(path: Path | str, *, overwrite: bool = True) -> Iterator[Binary
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        temp.replace(target)
+        if overwrite:
+            temp.replace(target)
+        else:
+            _move_without_replacing(temp, target)
+        _sync_folder(folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def _move_without_replacing(temp: Path, target: Path) -> None:
+    """Rename ``temp`` to ``target`` only if ``target`` does not exist, atomically where the
+    file system has hard links (a link fails if the name is taken)."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # FAT, exFAT and some network shares have no hard links
+        if target.exists():
+            raise FileExistsError(target) from None
+        temp.replace(target)
+        return
+    temp.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); Windows has no folder handles to sync."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse to sync a folder; the data is synced already
+        pass
+    finally:
+        os.close(fd)

@@ -6,6 +6,7 @@ one of these. Any other exception is a bug and is allowed to show a traceback.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 
@@ -23,4 +24,18 @@ class FileProblem(DentsendError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path.name}: {reason}")
+        super().__init__(f"{printable(self.path.name)}: {reason}")
+
+
+def printable(text: str) -> str:
+    """``text`` with control and bidirectional-formatting characters shown as escapes.
+
+    File names come from outside: one holding an ANSI escape sequence or a right-to-left
+    override must not be able to repaint the terminal or disguise itself in a message.
+    """
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+        else c
+        for c in text
+    )

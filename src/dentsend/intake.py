@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,6 +52,26 @@ _RASTER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 
 #: (7FE0,0010) Pixel Data in little- and big-endian encoding.
 _PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+
+_DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+#: A deflated data set may inflate to no more than this (the pixel limit at 16 bits, plus room
+#: for the attributes).
+_MAX_INFLATED_BYTES = MAX_DICOM_SAMPLES * 2 + 64 * 1024 * 1024
+
+#: What pydicom and Pillow raise on malformed input (found by fuzzing): all become FileProblem.
+_PARSER_ERRORS = (
+    OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError,
+    NotImplementedError, AttributeError, OverflowError, RecursionError, struct.error, zlib.error,
+    RuntimeError,
+)  # fmt: skip
+
+
+def _pydicom_errors() -> type[Exception]:
+    """pydicom's error for a value whose length does not fit its VR (not a ValueError)."""
+    from pydicom.errors import BytesLengthException
+
+    return BytesLengthException
 
 
 class Kind(StrEnum):
@@ -275,9 +297,20 @@ def _load(path: Path, head: bytes, data: bytes | None) -> Radiograph:
     kind = sniff(head)
     if kind is None:
         raise FileProblem(path, "is not a DICOM file or a JPEG, PNG, TIFF or BMP image")
-    if kind == "DICOM":
-        return _load_dicom(path, data, has_preamble=head[128:132] == b"DICM")
-    return _load_raster(path, data, kind)
+    try:
+        if kind == "DICOM":
+            if _DEFLATED_UID in head:
+                _check_inflated_size(path, data if data is not None else path.read_bytes())
+            return _load_dicom(path, data, has_preamble=head[128:132] == b"DICM")
+        return _load_raster(path, data, kind)
+    except FileProblem:
+        raise
+    except MemoryError:
+        raise FileProblem(path, "is too large to open in the memory available") from None
+    except (*_PARSER_ERRORS, _pydicom_errors()) as exc:
+        # pydicom and Pillow parse lazily and raise whatever a malformed field leads to
+        what = "DICOM" if kind == "DICOM" else f"{kind} image"
+        raise FileProblem(path, f"is a damaged {what} ({_short(exc)})") from exc
 
 
 def load_many(paths: Iterable[Path | str]) -> Iterator[Radiograph | FileProblem]:
@@ -304,6 +337,33 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
 
 # --------------------------------------------------------------------------------------------
 # DICOM
+
+
+def _check_inflated_size(path: Path, raw: bytes) -> None:
+    """Refuse a deflated DICOM that would inflate past the size limit, before pydicom inflates
+    all of it in memory (a 1.5 MB file can hold gigabytes of zeros)."""
+    if raw[128:136] != b"DICM\x02\x00\x00\x00":
+        return  # no meta group length to find the deflated part by; pydicom will refuse it
+    start = 144 + int.from_bytes(raw[140:144], "little")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    for offset in range(start, len(raw), 1 << 20):
+        pending = raw[offset : offset + (1 << 20)]
+        while pending and not inflater.eof:
+            try:
+                produced = len(inflater.decompress(pending, 1 << 24))
+            except zlib.error:
+                return  # not valid deflate: pydicom reports it
+            total += produced
+            if total > _MAX_INFLATED_BYTES:
+                raise FileProblem(
+                    path, "is too large to open safely (its deflated data expands without limit)"
+                )
+            if not produced and inflater.unconsumed_tail == pending:
+                break  # no progress: leave the verdict to pydicom
+            pending = inflater.unconsumed_tail
+        if inflater.eof:
+            return
 
 
 def _load_dicom(path: Path, data: bytes | None, *, has_preamble: bool) -> Radiograph:
@@ -450,14 +510,43 @@ def _check_pixel_data(path: Path, ds: Dataset, keyword: str, ts: Any, frames: in
         )
 
 
+#: The decoder plugin used for each compressed transfer syntax. GDCM is used only where nothing
+#: else decodes the syntax: a damaged JPEG makes it throw a C++ exception that aborts the whole
+#: process, so frames bound for GDCM are checked first (:func:`jpeg_frame_is_sound`).
+_PREFERRED_PLUGIN = {
+    "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "pillow",  # JPEG extended, 8-bit samples
+    "1.2.840.10008.1.2.4.80": "pyjpegls",
+    "1.2.840.10008.1.2.4.81": "pyjpegls",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg",
+    "1.2.840.10008.1.2.4.57": "gdcm",  # JPEG lossless: GDCM is the only permissive decoder
+    "1.2.840.10008.1.2.4.70": "gdcm",
+}
+
+
 def _dicom_frame(rg: Radiograph, index: int) -> np.ndarray:
     from pydicom.pixels import pixel_array
-    from pydicom.uid import JPEGExtended12Bit
 
     assert rg.dataset is not None
-    plugin = ""
-    if rg.transfer_syntax == JPEGExtended12Bit and rg.bits_stored > 8:
+    ts = rg.transfer_syntax or ""
+    plugin = _PREFERRED_PLUGIN.get(ts, "")
+    if ts == "1.2.840.10008.1.2.4.51" and rg.bits_stored > 8:
         plugin = "dentsend-gdcm-12bit"  # the only decoder that reads it (see dentsend.jpeg12)
+    if "gdcm" in plugin:
+        from pydicom.encaps import get_frame
+
+        try:
+            frame = get_frame(rg.dataset.PixelData, index, number_of_frames=rg.frames)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise FileProblem(
+                rg.path, f"has damaged compressed pixel data ({_short(exc)})"
+            ) from None
+        if not jpeg_frame_is_sound(frame):
+            raise FileProblem(rg.path, "has damaged compressed pixel data (malformed JPEG frame)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -467,9 +556,50 @@ def _dicom_frame(rg: Radiograph, index: int) -> np.ndarray:
     except MemoryError:
         raise FileProblem(rg.path, "is too large to decode in the memory available") from None
     except Exception as exc:  # decoders raise anything from RuntimeError to struct.error
-        raise FileProblem(
-            rg.path, f"has pixel data that cannot be decoded ({_short(exc)})"
-        ) from exc
+        reason = _short(exc)
+        if "all available plugins" in str(exc) or "cannot identify image file" in reason:
+            reason = "the compressed data is damaged or of an unsupported kind"
+        raise FileProblem(rg.path, f"has pixel data that cannot be decoded ({reason})") from exc
+
+
+def jpeg_frame_is_sound(frame: bytes) -> bool:
+    """Whether a JPEG codestream is well formed: SOI, length-framed segments, one or more scans
+    whose entropy-coded data holds only stuffed bytes and restart markers, and EOI at the end
+    (DICOM pads frames to an even length; encoders use 0x00 or 0xFF)."""
+    data = frame.rstrip(b"\x00\xff")
+    if len(frame) - len(data) > 16:
+        return False
+
+    if len(data) < 4 or not data.startswith(b"\xff\xd8") or not data.endswith(b"\xff\xd9"):
+        return False
+    position, end = 2, len(data) - 2
+    while position < end:
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill bytes before a marker
+            position += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8, 0xD9) or position + 4 > end:
+            return False
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if length < 2 or position + 2 + length > end:
+            return False
+        position += 2 + length
+        if marker != 0xDA:  # not a scan: the next segment follows directly
+            continue
+        while position < end:  # entropy-coded data up to the next real marker
+            found = data.find(b"\xff", position, end)
+            if found < 0:  # the scan runs up to the final EOI
+                position = end
+                break
+            following = data[found + 1] if found + 1 < len(data) else -1
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                position = found + 2
+                continue
+            position = found
+            break
+    return position == end
 
 
 def _spacing(ds: Dataset, keyword: str) -> Spacing | None:
@@ -751,7 +881,7 @@ def _raster_frame(rg: Radiograph, index: int) -> np.ndarray:
                 values = np.asarray(im)
     except FileProblem:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (*_PARSER_ERRORS, Image.DecompressionBombError) as exc:
         raise FileProblem(rg.path, f"is a damaged image ({_short(exc)})") from None
     if values.shape[:2] != (rg.rows, rg.columns):  # a later TIFF page of another size
         raise FileProblem(rg.path, f"page {index + 1} has a different size from the first")

@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dentsend.errors import FileProblem
 from dentsend.intake import Kind, Radiograph, Window
 
 if TYPE_CHECKING:
@@ -57,7 +60,8 @@ class FrameRenderer:
         self._modality_table: NDArray[Any] | None = None
         self._counts: NDArray[np.int64] | None = None
         if not self.is_color:
-            self._prepare_grey()
+            with _bad_attributes_reported(radiograph):
+                self._prepare_grey()
 
     # -- grayscale ----------------------------------------------------------------------------
 
@@ -152,7 +156,8 @@ class FrameRenderer:
         so bone is always light; ``invert`` flips that again on request. Raster orientation
         (EXIF) is applied.
         """
-        shown = self._color(window) if self.is_color else self._grey(window)
+        with _bad_attributes_reported(self.radiograph):
+            shown = self._color(window) if self.is_color else self._grey(window)
         monochrome1 = self.radiograph.photometric == "MONOCHROME1"
         if (invert != monochrome1 and not self.is_color) or (invert and self.is_color):
             shown = 255 - shown
@@ -191,6 +196,17 @@ class FrameRenderer:
         if values.dtype == np.uint8 and top == 255.0:
             return values
         return _to_uint8(values.astype(np.float64) / top)
+
+
+@contextmanager
+def _bad_attributes_reported(radiograph: Radiograph) -> Iterator[None]:
+    """A malformed rescale, LUT or window attribute is the file's problem, said in one line."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise FileProblem(
+            radiograph.path, f"has display attributes dentsend cannot use ({exc})"
+        ) from exc
 
 
 def apply_window(

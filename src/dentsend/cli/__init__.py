@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietLibraries(logging.Filter):
+    """Hide pydicom's own log lines: it logs every decoder plugin that declined a file (with a
+    traceback), and dentsend reports the outcome as one sentence. ``-v`` shows them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("pydicom") or record.levelno >= logging.CRITICAL
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -67,8 +76,8 @@ def _configure_logging(verbose: bool) -> None:
         stream=sys.stderr,
     )
     if not verbose:
-        # pydicom logs every decoder plugin that declined a file; dentsend reports the outcome.
-        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_QuietLibraries())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,13 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.open_files = []
     _configure_logging(args.verbose)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    try:
-        if args.self_test:
-            from dentsend.selftest import run_self_test
+    if args.self_test:
+        from dentsend.selftest import run_self_test
 
-            return run_self_test()
-        if handler is None:
-            return _open_app(args)
+        return run_self_test()
+    if handler is None:
+        return _open_app(args)
+    # A terminated command unwinds like Ctrl+C, so partial outputs are removed on the way out.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
         return handler(args)
     except UsageError as exc:
         parser.error(str(exc))
@@ -102,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dentsend: cancelled", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _subcommand_names(parser: argparse.ArgumentParser) -> list[str]:
