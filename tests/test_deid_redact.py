@@ -247,3 +247,136 @@ def test_a_palette_image_gets_its_darkest_colour() -> None:
     cleaned = _with_boxes(original, Box(0, 0, 5, 5)).clean(original)
     shown = np.asarray(Image.open(io.BytesIO(cleaned.data)).convert("L"))
     assert shown[:5, :5].max() == np.asarray(image.convert("L")).min()
+
+
+# --------------------------------------------------------------------------------------------
+# faces: photographs and volumes
+
+
+def test_the_orthodontic_face_photo_is_not_sent_unchecked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from conftest import fixture_file
+    from dentsend.cli import main
+
+    photo = fixture_file("ortho_photo_vl.dcm")
+    radiograph = load(photo)
+    assert radiograph.burned_in_annotation in (None, "NO")  # nothing in the flags says "face"
+    assert needs_burned_in_check(radiograph)
+    with pytest.raises(FileProblem) as caught:
+        Deidentifier(DeidOptions()).check(radiograph)
+    assert "may show the patient's face" in str(caught.value)
+    assert main(["clean", str(photo), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("dentsend: ortho_photo_vl.dcm: ") and "\n" not in error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # confirming (the photo is what the orthodontist needs) sends it
+    assert main(["clean", str(photo), "-o", str(tmp_path / "out"), "--confirm-no-burned-in"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("attributes", "needed"),
+    [
+        ({"Modality": "XC", "BurnedInAnnotation": "NO"}, True),
+        ({"Modality": "GM"}, True),
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.77.1.4", "Modality": "OT"}, True),
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "Modality": "CT"}, True),  # CBCT
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2.1", "BurnedInAnnotation": "NO"}, True),
+        ({"Modality": "XC", "RecognizableVisualFeatures": "NO"}, False),
+        ({"Modality": "CT", "RecognizableVisualFeatures": "NO", "BurnedInAnnotation": "NO"}, False),
+        ({"Modality": "IO", "BurnedInAnnotation": "NO"}, False),
+    ],
+)
+def test_photographs_and_volumes_need_the_check_unless_they_say_no_face(
+    attributes: dict[str, str], needed: bool
+) -> None:
+    radiograph = _dicom(**attributes)
+    assert needs_burned_in_check(radiograph) is needed
+    if needed:
+        with pytest.raises(FileProblem, match="face"):
+            Deidentifier(DeidOptions()).check(radiograph)
+        cleaned = Deidentifier(DeidOptions(confirmed_no_burned_in=True)).clean(radiograph)
+        assert cleaned.radiograph.frames == 1
+        # sending a face as it is does not make the pixels "clean" (no Clean Pixel Data code)
+        out = cleaned.radiograph.dataset
+        assert out is not None
+        assert "113101" not in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]
+
+
+# --------------------------------------------------------------------------------------------
+# TIFF pages of another size
+
+
+def test_a_tiff_thumbnail_page_is_refused_before_redaction() -> None:
+    page = np.full((100, 200), 40, np.uint8)
+    page[10:30, 20:80] = 255
+    thumbnail = Image.fromarray(page).resize((50, 25), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, "TIFF", save_all=True, append_images=[thumbnail])
+    radiograph = load_bytes(buffer.getvalue(), "scan.tif")
+    for options in (
+        DeidOptions(redactions={Path("scan.tif").resolve(): (Box(20, 10, 60, 20),)}),
+        DeidOptions(confirmed_no_burned_in=True),
+    ):
+        with pytest.raises(FileProblem, match=r"^scan.tif: has pages of different sizes"):
+            Deidentifier(options).check(radiograph)
+
+
+# --------------------------------------------------------------------------------------------
+# boxes drawn on the image as displayed
+
+
+def _oriented_png(orientation: int) -> tuple[bytes, np.ndarray]:
+    """A 60×40 stored image with a white block, saved with an EXIF orientation; and the
+    image as a viewer shows it."""
+    from PIL import ImageOps
+
+    stored = np.full((40, 60), 40, np.uint8)
+    stored[25:35, 5:25] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, "PNG", exif=exif.tobytes())
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue()))))
+    return buffer.getvalue(), shown
+
+
+def _white_box(image: np.ndarray) -> Box:
+    ys, xs = np.nonzero(image == 255)
+    return Box(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_box_on_the_displayed_image_covers_the_same_pixels_stored(orientation: int) -> None:
+    from dentsend.deid import display_box_to_stored, display_size
+
+    data, shown = _oriented_png(orientation)
+    radiograph = load_bytes(data, "turned.png")
+    assert radiograph.orientation == orientation
+    assert display_size(radiograph) == (shown.shape[1], shown.shape[0])
+    stored = display_box_to_stored(_white_box(shown), radiograph)
+    assert stored == Box(5, 25, 20, 10)
+
+
+def test_redact_takes_display_coordinates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The reviewer's case: a photo turned by EXIF, the box read off `dentsend preview`."""
+    from dentsend.cli import main
+
+    stored = np.full((100, 200), 40, np.uint8)
+    stored[70:90, 20:80] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "turned.jpg"
+    Image.fromarray(stored).convert("RGB").save(photo, "JPEG", quality=100, exif=exif.tobytes())
+    shown = np.asarray(Image.open(photo).transpose(Image.Transpose.ROTATE_270).convert("L"))
+    box = _white_box(np.where(shown > 200, 255, 0))
+    spec = f"{photo}:{box.x},{box.y},{box.width},{box.height}"
+    assert main(["clean", str(photo), "-o", str(tmp_path / "out"), "--redact", spec]) == 0
+    (written,) = (tmp_path / "out").iterdir()
+    assert (np.asarray(Image.open(written).convert("L")) > 200).sum() == 0
+    # a box inside the stored 200×100 image but outside the displayed 100×200 one is refused
+    outside = f"{photo}:150,10,20,20"
+    assert main(["clean", str(photo), "-o", str(tmp_path / "again"), "--redact", outside]) == 1
+    assert "outside the 100×200 image as displayed" in capsys.readouterr().err

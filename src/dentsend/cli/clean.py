@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Write a de-identified copy of each file into DIR: DICOM per the PS3.15 Annex E "
             "Basic Profile (with the options chosen), plain images without their metadata, "
-            "under neutral names. Files that may show burned-in text need --redact or "
+            "under neutral names. Files that may show burned-in text or a face (plain images, "
+            "screen captures, photographs, CT/MR volumes) need --redact or "
             "--confirm-no-burned-in."
         ),
     )
@@ -96,12 +97,15 @@ def add_deid_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE:X,Y,W,H",
-        help="paint a box black on every frame of FILE, in pixel coordinates (repeatable)",
+        help="paint a box black on every frame of FILE (repeatable): X,Y is the top-left "
+        "corner and W,H the size, in pixels of the image as displayed, i.e. as `dentsend "
+        "preview` and the viewers show it (turned upright by its EXIF orientation)",
     )
     group.add_argument(
         "--confirm-no-burned-in",
         action="store_true",
-        help="confirm the images show no identifying text (screenshots, scans, photos)",
+        help="confirm the images show no identifying text, and that photographs and CT/MR "
+        "volumes (from which a face can be rendered) may be sent as they are",
     )
 
 
@@ -120,6 +124,7 @@ def deid_options_from_args(args: argparse.Namespace) -> DeidOptions:
     for spec in args.redact:
         path, box = parse_redaction(spec)
         redactions[path] = (*redactions.get(path, ()), box)
+    redactions = {path: _stored_boxes(path, boxes) for path, boxes in redactions.items()}
     if args.keep_metadata:
         used = [
             flag
@@ -167,6 +172,28 @@ def parse_redaction(spec: str) -> tuple[Path, Box]:
     if width < 1 or height < 1 or x < 0 or y < 0:
         raise UsageError(f"--redact {numbers}: X and Y must be 0 or more, W and H at least 1")
     return Path(path_text).resolve(), Box(x, y, width, height)
+
+
+def _stored_boxes(path: Path, boxes: tuple[Box, ...]) -> tuple[Box, ...]:
+    """Boxes given as displayed, in the file's stored-pixel coordinates (what ``Box`` means).
+
+    A file that cannot be opened keeps its boxes as given: it is reported when it is loaded
+    for cleaning, and never cleaned.
+    """
+    from dentsend.deid import display_box_to_stored, display_size
+    from dentsend.intake import load
+
+    try:
+        radiograph = load(path)
+    except (DentsendError, OSError):
+        return boxes
+    width, height = display_size(radiograph)
+    for box in boxes:
+        if not box.inside(width, height):
+            raise FileProblem(
+                path, f"redaction box {box} lies outside the {width}×{height} image as displayed"
+            )
+    return tuple(display_box_to_stored(box, radiograph) for box in boxes)
 
 
 def run_clean(args: argparse.Namespace) -> int:

@@ -16,7 +16,12 @@ Typical use, for one package::
 
 from dentsend.deid.deidentifier import CleanFile, Deidentifier, practice_secret
 from dentsend.deid.options import CLEAN_OPTIONS, RETAIN_OPTIONS, Box, DeidOptions, Mode
-from dentsend.deid.redact import needs_burned_in_check
+from dentsend.deid.redact import (
+    burned_in_check_reason,
+    display_box_to_stored,
+    display_size,
+    needs_burned_in_check,
+)
 from dentsend.deid.report import Change, FileReport
 
 __all__ = [
@@ -29,6 +34,9 @@ __all__ = [
     "Deidentifier",
     "FileReport",
     "Mode",
+    "burned_in_check_reason",
+    "display_box_to_stored",
+    "display_size",
     "needs_burned_in_check",
     "practice_secret",
 ]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from dentsend.confidentiality import load_table
 from dentsend.deid import dicom
+from dentsend.deid.frames import tidy_pixel_data
 from dentsend.deid.names import Namer
 from dentsend.deid.options import DeidOptions
-from dentsend.deid.raster import strip_metadata
+from dentsend.deid.raster import check_tiff_pages, strip_metadata
 from dentsend.deid.redact import (
     burned_in_reason,
     check_boxes,
-    clear_embedded_overlays,
+    embedded_overlay_bits,
+    may_show_face,
     needs_burned_in_check,
     redact_dicom,
     redact_raster,
@@ -67,8 +72,14 @@ class Deidentifier:
         """
         if self.options.mode == "keep":
             return
+        with _one_sentence(radiograph, "checked"):
+            self._check(radiograph)
+
+    def _check(self, radiograph: Radiograph) -> None:
         boxes = self.options.boxes_for(radiograph.path)
         check_boxes(radiograph, boxes)
+        if radiograph.format == "TIFF" and radiograph.frames > 1:
+            check_tiff_pages(_source_bytes(radiograph), radiograph.path)
         if boxes or self.options.confirmed(radiograph.path):
             return
         if needs_burned_in_check(radiograph):
@@ -84,9 +95,15 @@ class Deidentifier:
     # --- cleaning ----------------------------------------------------------------------------
 
     def clean(self, radiograph: Radiograph) -> CleanFile:
+        """The file as it may leave the practice; :class:`FileProblem` (one sentence naming
+        the file) if it cannot be, whatever went wrong inside, so a batch carries on."""
         self.check(radiograph)
         if self.options.mode == "keep":
             return self._keep(radiograph, _source_bytes(radiograph))
+        with _one_sentence(radiograph, "cleaned"):
+            return self._clean(radiograph)
+
+    def _clean(self, radiograph: Radiograph) -> CleanFile:
         if radiograph.kind is Kind.DICOM:
             data, name, report = self._clean_dicom(radiograph)  # from the parsed dataset
         else:
@@ -117,7 +134,11 @@ class Deidentifier:
         outcome = self._dicom.apply(source, report)
         target = outcome.dataset
         boxes = self.options.boxes_for(radiograph.path)
-        confirmed = not boxes and needs_burned_in_check(radiograph)
+        # Confirming "no identifying text" completes the Clean Pixel Data Option; confirming a
+        # face may go as it is does not.
+        confirmed = (
+            not boxes and needs_burned_in_check(radiograph) and not may_show_face(radiograph)
+        )
         dicom.finish(
             target,
             source,
@@ -128,10 +149,6 @@ class Deidentifier:
             pseudonym=self.options.pseudonym if self.options.mode == "pseudonym" else None,
             clean_pixels=bool(boxes) or confirmed,
         )
-        if outcome.removed_overlays and clear_embedded_overlays(
-            target, source, outcome.removed_overlays
-        ):
-            report.add("(7FE0,0010)", "overlay bits embedded in the pixel data", "removed")
         if boxes:
             redact_dicom(target, source, radiograph, boxes)
             for box in boxes:
@@ -139,7 +156,9 @@ class Deidentifier:
                     "(7FE0,0010)", "pixel data", "redacted", None, f"box {box} on every frame"
                 )
         else:
-            dicom.tidy_pixel_data(target, radiograph.frames, report)
+            tidy_pixel_data(
+                target, radiograph.frames, report, radiograph.path, embedded_overlay_bits(target)
+            )
         return dicom.encode(target), self._namer.neutral(radiograph), report
 
     def _clean_raster(self, radiograph: Radiograph, source: bytes) -> tuple[bytes, str, FileReport]:
@@ -163,19 +182,38 @@ class Deidentifier:
 
 
 def practice_secret() -> bytes:
-    """The per-practice secret behind stable UIDs, created in the OS keyring on first use."""
+    """The per-practice secret behind stable UIDs, created in the OS keyring on first use.
+
+    Stable UIDs are a setting the user turned on so that follow-up images line up at the
+    recipient; a secret the keyring does not keep would make new UIDs in every package while
+    the user believes otherwise. So a keyring that cannot keep it (none installed, a locked
+    or failing one, or the "null" backend that silently forgets) is a :class:`DentsendError`
+    naming the setting, never a quiet fallback to per-package UIDs.
+    """
     import keyring
     from keyring.errors import KeyringError
 
     try:
         stored = keyring.get_password(KEYRING_SERVICE, UID_SECRET_NAME)
         if stored is None:
-            stored = secrets.token_hex(32)
-            keyring.set_password(KEYRING_SERVICE, UID_SECRET_NAME, stored)
-        return bytes.fromhex(stored)
+            created = secrets.token_hex(32)
+            keyring.set_password(KEYRING_SERVICE, UID_SECRET_NAME, created)
+            stored = keyring.get_password(KEYRING_SERVICE, UID_SECRET_NAME)
+            if stored != created:
+                log.info("the keyring did not keep the UID secret; stable UIDs refused")
+                raise DentsendError(
+                    "stable UIDs need a system keyring that keeps the practice's secret, and "
+                    "this one does not: set one up, or turn off stable UIDs in the settings"
+                )
+        secret = bytes.fromhex(stored)
+        if len(secret) < 16:
+            raise ValueError("the stored secret is too short")
+        return secret
     except (KeyringError, ValueError) as exc:
+        log.info("keyring unusable for stable UIDs (%s)", type(exc).__name__)
         raise DentsendError(
-            f"stable UIDs need the system keyring, which is not usable here ({type(exc).__name__})"
+            f"stable UIDs need the system keyring, which is not usable here ({type(exc).__name__}):"
+            " set one up, or turn off stable UIDs in the settings"
         ) from None
 
 
@@ -186,6 +224,32 @@ def _source_bytes(radiograph: Radiograph) -> bytes:
         return Path(radiograph.path).read_bytes()
     except OSError as exc:
         raise FileProblem(radiograph.path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+@contextmanager
+def _one_sentence(radiograph: Radiograph, doing: str) -> Iterator[None]:
+    """Whatever a library raises on a damaged or hostile file becomes one sentence naming the
+    file (no traceback, and the other files of a batch are still processed).
+
+    Library messages can quote the values they choke on (a patient's name), so only the kind
+    of error is shown and logged.
+    """
+    try:
+        yield
+    except DentsendError:
+        raise
+    except MemoryError:
+        raise FileProblem(
+            radiograph.path, f"is too large to be {doing} in the memory available"
+        ) from None
+    except Exception as exc:
+        kind = type(exc).__name__
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+        log.info("file could not be %s: %s at %s", doing, kind, where)
+        raise FileProblem(
+            radiograph.path, f"is damaged in a way that means it cannot be {doing} ({kind})"
+        ) from None
 
 
 def _has_overlays(radiograph: Radiograph) -> bool:

@@ -7,16 +7,23 @@ modified) and decides for every attribute, at every depth of nesting:
   combined codes resolved by the attribute's Type in the instance's IOD (:mod:`.iod`);
 * private: removed, or kept under Retain Safe Private when allow-listed (:mod:`.private`);
 * overlay (``60xx``) and curve (``50xx``) groups: removed as a whole unless graphics are kept
-  cleaned;
+  cleaned (and then only the groups the standard defines, ``6000``-``601E``/``5000``-``501E``);
+  the retired variable pixel data groups (``7F00``-``7FDE``) and file meta elements found in the
+  data set body are removed;
 * not listed, but a person's name, free text, a URL, a date or a time: handled as if listed (the
-  table is not exhaustive, see PS3.15 E.1.1 note 4); unknown public attributes (VR UN) and
-  encrypted original attributes are removed;
+  table is not exhaustive, see PS3.15 E.1.1 note 4); a UID is replaced unless it is a well-known
+  UID (a transfer syntax, a SOP class, a coding scheme…), so no original instance UID survives;
+* public attributes the data dictionary does not know (any VR: a newer edition, or a hiding
+  place), bulk data other than the pixels and what displays them (waveforms, audio, encapsulated
+  data…) and encrypted original attributes are removed;
 * anything else is kept (pixel data, geometry, acquisition parameters, codes).
 
 Then a sweep removes any value the profile took out (names, IDs, birth date, institution…) from
 the text that remains, wherever it was copied (a patient name typed into a description or a
-manufacturer field). The file meta group is replaced, UIDs are remapped consistently for the
-package, and the de-identification is recorded in the instance itself.
+manufacturer field, also joined to other words as in ``Mueller_Anna`` or ``Mueller2024``); a
+kept private value or code string that holds one is removed or replaced. The file meta group is
+replaced, UIDs are remapped consistently for the package, and the de-identification is recorded
+in the instance itself.
 """
 
 from __future__ import annotations
@@ -29,15 +36,16 @@ import logging
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dentsend import __version__
 from dentsend.confidentiality import ConfidentialityTable, Rule
+from dentsend.deid.icc import normalise_icc
 from dentsend.deid.iod import iod_types, resolve
 from dentsend.deid.private import safe_vr, value_is_safe
-from dentsend.deid.report import Change, FileReport
+from dentsend.deid.report import FileReport
 
 if TYPE_CHECKING:
     from pydicom.dataelem import DataElement
@@ -53,6 +61,30 @@ _TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
 _STRING_VRS = _TEXT_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
 _DATE_VRS = {"DA", "DT", "TM"}
 _FREE_TEXT_VRS = {"LT", "ST", "UT", "UR"}
+#: Binary VRs: bulk data a viewer never shows as text, so a good hiding place.
+_BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+#: The bulk data attributes kept when the table does not list them: the pixels and what
+#: displays them (palettes, LUTs, the colour profile, the frame offsets).
+_KEPT_BULK = {
+    "PixelData",
+    "FloatPixelData",
+    "DoubleFloatPixelData",
+    "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "AlphaPaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
+    "SegmentedAlphaPaletteColorLookupTableData",
+    "LUTData",
+    "ICCProfile",
+}
+#: Code strings and application entity titles: text with no room for a "***" mark, so a value
+#: that holds an identifier is replaced whole.
+_CODE_VRS = {"CS", "AE"}
 #: Not in Table E.1-1 but never sent: encrypted original values (a hiding place that viewers
 #: never show), signature parameters (the signatures no longer match), and the description of
 #: private blocks that are removed anyway.
@@ -174,6 +206,8 @@ class DateShift:
     days: int
 
     def date(self, value: str) -> str:
+        """The shifted date (DA): eight digits, nothing after them (text after a date is a
+        place to hide a name)."""
         text = value.strip()
         if len(text) >= 8 and text[:8].isdigit():
             try:
@@ -181,14 +215,21 @@ class DateShift:
             except ValueError:
                 return _DUMMY_DATE
             shifted = day - dt.timedelta(days=self.days)
-            return shifted.strftime("%Y%m%d") + text[8:]
+            return shifted.strftime("%Y%m%d")
         return _DUMMY_DATE
 
     def datetime(self, value: str) -> str:
+        """The shifted date and time (DT): the time and zone are kept if they are a time
+        and zone, else dropped."""
         text = value.strip()
         if len(text) >= 8 and text[:8].isdigit():
-            return self.date(text[:8]) + text[8:]
+            rest = text[8:]
+            return self.date(text[:8]) + (rest if _DT_TIME.fullmatch(rest) else "")
         return _DUMMY_DATE + "000000"
+
+
+#: What may follow the date in a DT value: HHMMSS.FFFFFF (right-truncated) and &ZZXX.
+_DT_TIME = re.compile(r"(\d\d(\d\d(\d\d(\.\d{1,6})?)?)?)?([+-]\d{4})?")
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +250,6 @@ class _Level:
 @dataclass
 class DicomOutcome:
     dataset: Dataset
-    removed_overlays: list[int] = field(default_factory=list)
 
 
 class DicomCleaner:
@@ -226,6 +266,7 @@ class DicomCleaner:
         self.options = options
         self.uid_key = uid_key
         self.date_shift = date_shift
+        self._graphics = "graphics" in options
 
     # --- public -----------------------------------------------------------------------------
 
@@ -243,7 +284,7 @@ class DicomCleaner:
             identifiers = _collect_identifiers(source, self.options)
             self._scrub = _scrubber(identifiers)
             outcome = DicomOutcome(dataset=self._walk(source, _Level()))
-            self._overlays(source, outcome)
+            self._overlays(source)
             self._sweep(outcome.dataset, "")
         return outcome
 
@@ -272,11 +313,16 @@ class DicomCleaner:
                     continue  # private creators: kept below only if their block is
                 self._private(elem, creators, target, kept_blocks, where, name)
                 continue
-            if 0x6000 <= group <= 0x601E and not group % 2:
-                if "graphics" in self.options:
+            if 0x6000 <= group <= 0x60FF:
+                if group <= 0x601E and "graphics" in self.options:
                     self._copy_cleaned(elem, target, where, name)
                 continue  # otherwise the whole overlay group goes (reported in _overlays)
-            if tag in _ALWAYS_REMOVED:
+            if (
+                group == 0x0002  # file meta elements belong in the meta group, never here
+                or tag in _ALWAYS_REMOVED
+                or (0x5000 <= group <= 0x50FF and not (group <= 0x501E and self._graphics))
+                or 0x7F00 <= group <= 0x7FDF  # retired variable pixel data
+            ):
                 self._report.add(where, name, "removed", _before(elem), None)
                 continue
             rule = self.table.rule_for(int(tag))
@@ -399,14 +445,22 @@ class DicomCleaner:
         """Attributes Table E.1-1 does not name."""
         vr = elem.VR
         tag = int(elem.tag)
+        if not elem.keyword or (vr in _BULK_VRS and elem.keyword not in _KEPT_BULK):
+            # Unknown to the dictionary (nothing says what it holds) or bulk data no viewer
+            # shows: the places to hide a name.
+            self._report.add(where, name, "removed", _before(elem), None)
+            return
         if vr == "SQ":
             target.add(self._sequence(elem, level, level.mode))
             return
-        if vr == "UN" and not elem.keyword:
-            self._report.add(where, name, "removed", _before(elem), None)
-            return
         if level.mode == "dummy" and vr in _STRING_VRS and not elem.is_empty:
             self._act("U" if vr == "UI" else "D", None, elem, target, level, where, name)
+            return
+        if vr == "UI":
+            self._unlisted_uid(elem, target, where, name)
+            return
+        if elem.keyword == "ICCProfile":
+            self._icc_profile(elem, target, where, name)
             return
         if vr == "PN":
             code = "X/Z/D"
@@ -427,6 +481,31 @@ class DicomCleaner:
             return
         action = self._resolve(code, elem, level)
         self._act(action, None, elem, target, level, where, name)
+
+    def _unlisted_uid(self, elem: DataElement, target: Dataset, where: str, name: str) -> None:
+        """A UID attribute the table does not list: every UID that could name an instance,
+        a study or a device is replaced (as U), well-known UIDs stay (PS3.15 E.3.9 lets
+        all of them stay with Retain UIDs)."""
+        values = [str(v).strip() for v in _values(elem.value)]
+        if "uids" in self.options or all(well_known_uid(v) for v in values):
+            target.add(_copy(elem))
+            return
+        replaced = [v if well_known_uid(v) else self.uid(v) for v in values]
+        value: Any = replaced[0] if len(replaced) == 1 else replaced
+        target.add(_new(elem, value))
+        self._report.add(where, name, "replaced", _before(elem), _before_value(value))
+
+    def _icc_profile(self, elem: DataElement, target: Dataset, where: str, name: str) -> None:
+        """The colour profile stays (photographs need it), without what hides past or
+        between its tags."""
+        whole = normalise_icc(bytes(elem.value or b""))
+        if whole is None:
+            self._report.add(where, f"{name} (damaged)", "removed", _before(elem), None)
+            return
+        profile, hidden = whole
+        target.add(_new(elem, profile + b"\x00" * (len(profile) % 2)))
+        if hidden:
+            self._report.add(where, name, "replaced", _before(elem), f"<{hidden} bytes cleared>")
 
     def _sequence(self, elem: DataElement, level: _Level, mode: str) -> DataElement:
         from pydicom.sequence import Sequence
@@ -481,23 +560,24 @@ class DicomCleaner:
 
     # --- overlays ------------------------------------------------------------------------------
 
-    def _overlays(self, source: Dataset, outcome: DicomOutcome) -> None:
+    def _overlays(self, source: Dataset) -> None:
         groups = sorted(
             {
                 t >> 16
                 for t in source.keys()  # noqa: SIM118 - iterating a Dataset decodes every element
-                if 0x6000 <= (t >> 16) <= 0x601E and not (t >> 16) % 2
+                if 0x6000 <= (t >> 16) <= 0x60FF and not (t >> 16) % 2
             }
         )
+        if "graphics" in self.options:
+            # kept, cleaned (and the burned-in check asks about them); groups past 601E are
+            # no overlays the standard knows, so they go
+            groups = [group for group in groups if group > 0x601E]
         if not groups:
             return
-        if "graphics" in self.options:
-            return  # kept, cleaned (and the burned-in check asks about them)
         for group in groups:
             label = source.get((group << 16) | 0x1500)
             before = f"overlay plane {group:04X}" + (f" {label.value}" if label else "")
             self._report.add(f"({group:04X},xxxx)", "Overlay plane", "removed", before, None)
-        outcome.removed_overlays = groups
 
     # --- the sweep ------------------------------------------------------------------------------
 
@@ -508,20 +588,30 @@ class DicomCleaner:
                 for index, item in enumerate(elem.value or [], start=1):
                     self._sweep(item, f"{_where(path, int(elem.tag))}[{index}]")
                 continue
-            if elem.VR not in _TEXT_VRS or elem.is_empty or elem.tag.is_private:
+            if elem.is_empty:
                 continue
+            where, name = _where(path, int(elem.tag)), _name(elem, path)
+            if elem.tag.is_private:
+                # Kept by Retain Safe Private as a number or a code: a value that turns out
+                # to hold an identifier is no safe value.
+                if elem.tag.element >= 0x1000 and self._scrub(_as_text(elem)) != _as_text(elem):
+                    del dataset[elem.tag]
+                    self._report.add(where, name, "removed", _before(elem), None)
+                continue
+            if elem.VR not in _TEXT_VRS and (elem.VR not in _CODE_VRS or elem.tag.group == 0x0028):
+                continue  # (the codes that say how to decode the pixels are never names)
             original = [str(v) for v in _values(elem.value)]
             values = [self._scrub(v) for v in original]
-            if values != original:
-                value: Any = values[0] if len(values) == 1 else values
-                dataset.add(_new(elem, value))
-                self._report.add(
-                    _where(path, int(elem.tag)),
-                    _name(elem, path),
-                    "replaced",
-                    "\\".join(original),
-                    _before_value(value),
-                )
+            if values == original:
+                continue
+            if elem.VR in _CODE_VRS:
+                values = [
+                    _DUMMY_TEXT if new != old else old
+                    for new, old in zip(values, original, strict=True)
+                ]
+            value: Any = values[0] if len(values) == 1 else values
+            dataset.add(_new(elem, value))
+            self._report.add(where, name, "replaced", "\\".join(original), _before_value(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,14 +693,51 @@ def _scrubber(identifiers: Iterable[str]) -> Any:
     """A function that replaces every occurrence of the identifiers (case-insensitive)."""
     patterns = []
     for ident in identifiers:
-        escaped = re.escape(ident)
-        start = r"(?<!\w)" if ident[:1].isalnum() else ""
-        end = r"(?!\w)" if ident[-1:].isalnum() else ""
-        patterns.append(f"{start}{escaped}{end}")
+        # A name ends where the letters end and a number where the digits end, whatever
+        # follows: "Mueller_Anna", "Mueller2024" and "IMG_12345" all hold an identifier,
+        # "Muellerstrasse" and "123456" do not hold "Mueller" or "12345".
+        patterns.append(
+            f"{_boundary(ident[:1], ahead=False)}{re.escape(ident)}"
+            f"{_boundary(ident[-1:], ahead=True)}"
+        )
     if not patterns:
         return lambda text: text
     regex = re.compile("|".join(patterns), re.IGNORECASE)
     return lambda text: regex.sub(_SCRUBBED, text)
+
+
+_LETTER = r"[^\W\d_]"
+
+
+def _boundary(char: str, *, ahead: bool) -> str:
+    """A look-around that stops an identifier at the edge of its own kind of characters."""
+    if char.isdigit():
+        other = r"\d"
+    elif char.isalpha():
+        other = _LETTER
+    else:
+        return ""
+    return f"(?!{other})" if ahead else f"(?<!{other})"
+
+
+def well_known_uid(uid: str) -> bool:
+    """A UID the standard defines (transfer syntax, SOP class, coding scheme, well-known
+    frame of reference…): it names a kind of thing, never a patient's instance.
+
+    Besides pydicom's dictionary, any UID under the DICOM root ``1.2.840.10008`` counts: the
+    root is NEMA's, no device may issue instance UIDs under it, and SOP classes newer than
+    the dictionary must survive or the recipient cannot tell what the file is.
+    """
+    from pydicom._uid_dict import UID_dictionary
+
+    return uid in UID_dictionary or uid.startswith("1.2.840.10008.")
+
+
+def _as_text(elem: DataElement) -> str:
+    value = elem.value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return "\\".join(str(v) for v in _values(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -819,121 +946,3 @@ def _before_value(value: Any) -> Any:
         return None
     values = _values(value)
     return "\\".join(str(v) for v in values)
-
-
-# --------------------------------------------------------------------------------------------
-# metadata inside compressed frames
-
-_JPEG_FAMILY = {
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.51",
-    "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70",
-}
-_JPEG_LS = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
-_JPEG_2000 = {
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.4.91",
-    "1.2.840.10008.1.2.4.201",
-    "1.2.840.10008.1.2.4.202",
-    "1.2.840.10008.1.2.4.203",
-}
-
-
-def tidy_pixel_data(dataset: Dataset, frames: int, report: FileReport) -> None:
-    """Keep only the pixels in Pixel Data: no metadata inside frames, nothing hidden around them.
-
-    Software that wraps a camera JPEG into DICOM keeps the camera's EXIF (and whatever comment
-    the practice software wrote) inside the frames; bytes can also hide after the last frame,
-    in extra fragments or in the offset table, where no viewer shows them. Frames are edited as
-    byte streams: nothing is decoded, and the compressed image data is copied unchanged.
-    """
-    if "PixelData" not in dataset or not dataset["PixelData"].value:
-        return
-    ts = dataset.file_meta.TransferSyntaxUID
-    if ts.is_encapsulated:
-        _tidy_frames(dataset, frames, report)
-    else:
-        _trim_native(dataset, report)
-
-
-def _trim_native(dataset: Dataset, report: FileReport) -> None:
-    from pydicom.pixels.utils import get_expected_length
-
-    value = dataset["PixelData"].value
-    try:
-        expected = int(get_expected_length(dataset, "bytes"))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return
-    expected += expected % 2
-    if len(value) > expected:
-        hidden = value[expected:]
-        if hidden.strip(b"\x00"):
-            report.add(
-                "(7FE0,0010)",
-                "data after the last frame",
-                "removed",
-                f"<{len(hidden)} bytes>",
-                None,
-            )
-        dataset.add(_new(dataset["PixelData"], value[:expected]))
-
-
-def _tidy_frames(dataset: Dataset, frames: int, report: FileReport) -> None:
-    from pydicom.encaps import encapsulate, generate_frames
-
-    from dentsend.deid.raster import strip_j2k_comments, strip_jpeg_stream
-
-    ts = str(dataset.file_meta.TransferSyntaxUID)
-    strip: Callable[[bytes], tuple[bytes, list[Change]]] | None = None
-    if ts in _JPEG_FAMILY or ts in _JPEG_LS:
-
-        def strip(frame: bytes) -> tuple[bytes, list[Change]]:
-            return strip_jpeg_stream(frame, jpeg_ls=ts in _JPEG_LS)
-    elif ts in _JPEG_2000:
-        strip = strip_j2k_comments
-    pixel_data = dataset["PixelData"]
-    try:
-        originals = list(generate_frames(pixel_data.value, number_of_frames=frames))
-    except (ValueError, KeyError, EOFError, struct.error):
-        log.warning("compressed frames could not be split; left as they are")
-        return
-    if len(originals) != frames:
-        return
-    cleaned = []
-    for index, frame in enumerate(originals, start=1):
-        new = frame
-        changes: list[Change] = []
-        if strip is not None:
-            try:
-                new, changes = strip(frame)
-            except ValueError:
-                new, changes = frame, []
-        for change in changes:
-            if change.tag == "trailing data" and not frame[len(new) :].strip(b"\x00"):
-                continue  # the zero byte that pads a fragment to even length
-            prefix = f"frame {index} " if len(originals) > 1 else ""
-            report.add(
-                f"(7FE0,0010) {change.tag}",
-                f"{prefix}{change.name}",
-                change.action,
-                change.before,
-                None,
-            )
-        cleaned.append(new)
-    rebuilt = encapsulate(cleaned, has_bot=True)
-    if rebuilt == pixel_data.value:
-        return
-    dataset.add(_new_undefined(pixel_data, rebuilt))
-    for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-        if keyword in dataset:
-            del dataset[keyword]
-
-
-def _new_undefined(elem: DataElement, value: bytes) -> DataElement:
-    from pydicom import config
-    from pydicom.dataelem import DataElement
-
-    return DataElement(
-        elem.tag, elem.VR, value, is_undefined_length=True, validation_mode=config.IGNORE
-    )

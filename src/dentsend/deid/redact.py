@@ -1,10 +1,15 @@
-"""Burned-in text: which files may show it, and painting redaction boxes over it.
+"""Burned-in text and faces: which files may show them, and painting redaction boxes over them.
 
 Identifying text burned into the pixels (a name printed on a screenshot, a scanned film's label,
-an ultrasound header) survives any metadata cleaning. A file that may hold it is not sent
-de-identified until the user either draws boxes over the text or confirms there is none.
+an ultrasound header) survives any metadata cleaning, and so does a face: in a photograph, or
+rendered from the soft tissue of a CT or MR volume. A file that may show either is not sent
+de-identified until the user either draws boxes over it or confirms it may go as it is.
 Boxes are painted with the darkest display value on every frame; everything outside them stays
 exactly as it was, so pixel data is written back losslessly (uncompressed DICOM, PNG for a JPEG).
+
+Boxes are in stored-pixel coordinates (:class:`~dentsend.deid.Box`); what the user sees, and
+draws on, is the image as displayed, turned by its EXIF orientation:
+:func:`display_box_to_stored` converts.
 """
 
 from __future__ import annotations
@@ -43,49 +48,151 @@ ULTRASOUND_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.3",
     }
 )
+#: Visible light photography (VL Endoscopic, Microscopic, Slide-Coordinates, Photographic,
+#: the video and ophthalmic classes, Whole Slide, Dermoscopic): all under this prefix.
+VISIBLE_LIGHT_PREFIX = "1.2.840.10008.5.1.4.1.1.77.1."
+#: External camera photography, general microscopy, and the retired VL modality.
+PHOTO_MODALITIES = frozenset({"XC", "GM", "VL"})
+#: CT and MR volumes (a dental CBCT is stored as CT): a face can be rendered from the soft
+#: tissue, so a full-head volume identifies the patient as surely as a photograph.
+VOLUME_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+        "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image
+        "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image
+        "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+        "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
+        "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image
+    }
+)
+VOLUME_MODALITIES = frozenset({"CT", "MR"})
 
 
 def needs_burned_in_check(radiograph: Radiograph) -> bool:
-    """Whether the pixels may carry identifying text (or a recognisable face).
+    """Whether the pixels may carry identifying text or a recognisable face.
 
     Plain images (JPEG, PNG, TIFF, BMP) carry no flag and are often screenshots, so always.
-    DICOM: when BurnedInAnnotation or RecognizableVisualFeatures says YES; and when
-    BurnedInAnnotation is absent on the classes that usually carry text in the pixels (secondary
-    capture, i.e. screen captures and scans, and ultrasound).
+    DICOM: when BurnedInAnnotation or RecognizableVisualFeatures says YES; photographs (the
+    visible light classes, modality XC/GM/VL) and CT/MR volumes unless RecognizableVisualFeatures
+    says NO (BurnedInAnnotation NO says nothing about a face); and when BurnedInAnnotation is
+    absent on the classes that usually carry text in the pixels (secondary capture, i.e.
+    screen captures and scans, and ultrasound).
     """
-    if radiograph.kind is Kind.RASTER:
-        return True
-    flag = (radiograph.burned_in_annotation or "").strip().upper()
-    if flag == "YES":
-        return True
-    ds = radiograph.dataset
-    if ds is not None and str(ds.get("RecognizableVisualFeatures", "")).strip().upper() == "YES":
-        return True
-    if flag == "NO":
-        return False
-    sop_class = (radiograph.sop_class_uid or "").strip()
-    if sop_class in SECONDARY_CAPTURE_CLASSES or sop_class in ULTRASOUND_CLASSES:
-        return True
-    return bool(ds is not None and ds.get("ConversionType"))
+    return _reason(radiograph) is not None
 
 
 def burned_in_reason(radiograph: Radiograph) -> str:
-    """Why :func:`needs_burned_in_check` said yes, for the message to the user."""
-    if radiograph.kind is Kind.RASTER:
-        why = f"is a plain {radiograph.format} image, which may be a screenshot with text in it"
-    elif (radiograph.burned_in_annotation or "").strip().upper() == "YES":
-        why = "says it has text burned into the image (BurnedInAnnotation YES)"
-    elif (
-        radiograph.dataset is not None
-        and str(radiograph.dataset.get("RecognizableVisualFeatures", "")).strip().upper() == "YES"
-    ):
-        why = "says it shows recognisable features of the patient"
+    """Why :func:`needs_burned_in_check` said yes, with what to do on the command line."""
+    why, face = _reason(radiograph) or ("may show identifying text", False)
+    if face:
+        what, confirm = "over the face and any identifying text", "confirm it may be sent as it is"
     else:
-        why = "is a screen capture or scan, which often has the patient's name in the image"
+        what, confirm = "over identifying text", "confirm it holds none"
     return (
-        f"{why}: draw redaction boxes over identifying text (--redact FILE:X,Y,W,H) or "
-        "confirm it holds none (--confirm-no-burned-in)"
+        f"{why}: draw redaction boxes {what} (--redact FILE:X,Y,W,H) or {confirm} "
+        "(--confirm-no-burned-in)"
     )
+
+
+def burned_in_check_reason(radiograph: Radiograph) -> str | None:
+    """Why the pixels must be checked before the file is sent de-identified, as the end of a
+    sentence about the file ("is a photograph, which may show the patient's face"); ``None``
+    if they need no check. For the app to show next to the file."""
+    found = _reason(radiograph)
+    return found[0] if found else None
+
+
+def may_show_face(radiograph: Radiograph) -> bool:
+    """Whether the check is about a face: confirming then means "send it as it is", not
+    "nothing in the pixels identifies the patient"."""
+    found = _reason(radiograph)
+    return found is not None and found[1]
+
+
+def _reason(radiograph: Radiograph) -> tuple[str, bool] | None:
+    """``(why the pixels must be checked, whether for a face)``, or ``None``."""
+    screen = "is a screen capture or scan, which often has the patient's name in the image"
+    if radiograph.kind is Kind.RASTER:
+        return (
+            f"is a plain {radiograph.format} image, which may be a screenshot with text in it",
+            False,
+        )
+    flag = (radiograph.burned_in_annotation or "").strip().upper()
+    if flag == "YES":
+        return "says it has text burned into the image (BurnedInAnnotation YES)", False
+    ds = radiograph.dataset
+    features = str(ds.get("RecognizableVisualFeatures", "") if ds is not None else "")
+    features = features.strip().upper()
+    if features == "YES":
+        return "says it shows recognisable features, so it may show the patient's face", True
+    sop_class = (radiograph.sop_class_uid or "").strip()
+    modality = (radiograph.modality or "").strip().upper()
+    if features != "NO":
+        if sop_class.startswith(VISIBLE_LIGHT_PREFIX) or modality in PHOTO_MODALITIES:
+            return "is a photograph, which may show the patient's face", True
+        if sop_class in VOLUME_CLASSES or modality in VOLUME_MODALITIES:
+            return "is a CT or MR image, from whose volume the patient's face may be rendered", True
+    if flag == "NO":
+        return None
+    if sop_class in SECONDARY_CAPTURE_CLASSES or sop_class in ULTRASOUND_CLASSES:
+        return screen, False
+    if ds is not None and ds.get("ConversionType"):
+        return screen, False
+    return None
+
+
+def display_size(radiograph: Radiograph) -> tuple[int, int]:
+    """``(width, height)`` of the image as displayed (EXIF orientation applied)."""
+    *_, step_x, _ = _orientation_axes(radiograph.orientation)
+    return (
+        (radiograph.columns, radiograph.rows)
+        if step_x[0] != 0
+        else (radiograph.rows, radiograph.columns)
+    )
+
+
+def display_box_to_stored(box: Box, radiograph: Radiograph) -> Box:
+    """A box drawn on the image as displayed (``dentsend preview``, the viewers, the app: EXIF
+    orientation applied), in the stored-pixel coordinates that :class:`Box` and redaction use.
+
+    The same mapping as :func:`dentsend.render.apply_orientation` by construction: the axes
+    are found by turning a tiny numbered image with it, so the two can never disagree.
+    """
+    at_last_x, at_last_y, step_x, step_y = _orientation_axes(radiograph.orientation)
+    origin_x = radiograph.columns - 1 if at_last_x else 0
+    origin_y = radiograph.rows - 1 if at_last_y else 0
+
+    def stored(x: int, y: int) -> tuple[int, int]:
+        return (
+            origin_x + x * step_x[0] + y * step_y[0],
+            origin_y + x * step_x[1] + y * step_y[1],
+        )
+
+    x1, y1 = stored(box.x, box.y)
+    x2, y2 = stored(box.x + box.width - 1, box.y + box.height - 1)
+    return Box(min(x1, x2), min(y1, y2), abs(x2 - x1) + 1, abs(y2 - y1) + 1)
+
+
+def _orientation_axes(
+    orientation: int,
+) -> tuple[bool, bool, tuple[int, int], tuple[int, int]]:
+    """Whether the displayed origin is the stored image's last column / last row, and the
+    stored step for one displayed pixel right and one down."""
+    import numpy as np
+
+    from dentsend.render import apply_orientation
+
+    rows, columns = 2, 3
+    shown = apply_orientation(np.arange(rows * columns).reshape(rows, columns), orientation)
+
+    def stored(value: int) -> tuple[int, int]:
+        y, x = divmod(int(value), columns)
+        return x, y
+
+    origin, right, down = stored(shown[0, 0]), stored(shown[0, 1]), stored(shown[1, 0])
+    step_x = (right[0] - origin[0], right[1] - origin[1])
+    step_y = (down[0] - origin[0], down[1] - origin[1])
+    return origin[0] == columns - 1, origin[1] == rows - 1, step_x, step_y
 
 
 def check_boxes(radiograph: Radiograph, boxes: Sequence[Box]) -> None:
@@ -211,35 +318,18 @@ def _clear_overlays_in_boxes(target: Dataset, boxes: Sequence[Box]) -> None:
         target[data_tag].value = pack_bits(bits.astype(np.uint8).ravel(), pad=True)
 
 
-def clear_embedded_overlays(target: Dataset, source: Dataset, groups: Sequence[int]) -> bool:
-    """Clear overlay bitmaps stored in unused high bits of native pixel data (a retired way
-    of storing overlays that can carry text): the bits above High Bit hold no pixel value."""
-    import numpy as np
-
-    ts = target.file_meta.TransferSyntaxUID
-    if ts.is_compressed or not ts.is_little_endian or "PixelData" not in target:
-        return False
-    high_bit = int(source.get("HighBit", int(source.get("BitsStored", 8)) - 1))
-    bits_allocated = int(source.get("BitsAllocated", 8))
-    positions = []
-    for group in groups:
-        if (group << 16) | 0x3000 in source:
-            continue  # a separate bitmap, already removed with its group
-        bit = source.get((group << 16) | 0x0102)
-        if bit is not None and high_bit < int(bit.value) < bits_allocated:
-            positions.append(int(bit.value))
-    if not positions or bits_allocated not in (8, 16, 32):
-        return False
-    dtype = np.dtype(f"<u{bits_allocated // 8}")
-    raw = target.PixelData
-    usable = len(raw) - len(raw) % dtype.itemsize
-    values = np.frombuffer(raw[:usable], dtype=dtype).copy()
-    mask = 0
-    for position in positions:
-        mask |= 1 << position
-    values &= dtype.type(~mask & ((1 << bits_allocated) - 1))
-    target.PixelData = values.tobytes() + raw[usable:]
-    return True
+def embedded_overlay_bits(target: Dataset) -> frozenset[int]:
+    """Bit positions above High Bit that hold overlays kept under Clean Graphics (the retired
+    way of storing an overlay inside the pixel data): the only such bits left as they are."""
+    high_bit = int(target.get("HighBit", int(target.get("BitsStored", 8) or 8) - 1))
+    found = set()
+    for group in range(0x6000, 0x6020, 2):
+        if (group << 16) | 0x3000 in target:
+            continue  # a separate bitmap
+        bit = target.get((group << 16) | 0x0102)
+        if bit is not None and bit.value is not None and int(bit.value) > high_bit:
+            found.add(int(bit.value))
+    return frozenset(found)
 
 
 # --------------------------------------------------------------------------------------------
