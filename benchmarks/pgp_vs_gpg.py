@@ -10,6 +10,9 @@ payload. Then, alternating in one run, each timed as its own process:
 * ``gpg -e`` of the same ZIP to the same two keys (RSA-3072 and Ed25519/Cv25519), with gpg's
   defaults (it compresses);
 * ``gpg -e -z 0`` (no compression), which is what dentsend writes;
+* "Sequoia alone": a process that imports only pysequoia and calls ``pysequoia.encrypt`` on the
+  same ZIP for the same two certificates (SEIPDv1, as dentsend writes) — the floor for
+  dentsend, which does its OpenPGP work through that call;
 * the same signed: dentsend with a secret key file (passphrase-protected, as ``pack --sign``)
   against ``gpg -e -s`` (which compresses) and ``gpg -e -s -z 0``.
 
@@ -35,6 +38,7 @@ import zipfile
 from pathlib import Path
 
 WORKER = "--dentsend-worker"
+SEQUOIA_WORKER = "--sequoia-worker"
 PAYLOAD_MAKER = "--make-payload"
 SIGNER_PASSPHRASE = "benchmark signer"
 
@@ -129,7 +133,24 @@ def worker(zip_path: str, out_path: str, signer: str, *certs: str) -> None:
         )
 
 
-ORDER = ("dentsend", "gpg -e", "gpg -e -z 0", "dentsend signed", "gpg -e -s", "gpg -e -s -z 0")
+def sequoia_worker(zip_path: str, out_path: str, *certs: str) -> None:
+    """Only Sequoia's encryption, as dentsend calls it: no checks, no dentsend import."""
+    import pysequoia
+
+    recipients = [pysequoia.Cert.from_bytes(Path(c).read_bytes()) for c in certs]
+    written = pysequoia.encrypt(Path(zip_path).read_bytes(), recipients=recipients, armor=False)
+    Path(out_path).write_bytes(written)
+
+
+ORDER = (
+    "dentsend",
+    "Sequoia alone",
+    "gpg -e",
+    "gpg -e -z 0",
+    "dentsend signed",
+    "gpg -e -s",
+    "gpg -e -s -z 0",
+)
 SIGNER_SCRIPT = """
 import sys
 import pysequoia
@@ -154,6 +175,9 @@ def startup_seconds(env: dict[str, str]) -> float:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == WORKER:
         worker(*sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == SEQUOIA_WORKER:
+        sequoia_worker(*sys.argv[2:])
         return
     if len(sys.argv) > 1 and sys.argv[1] == PAYLOAD_MAKER:
         Path(sys.argv[2]).write_bytes(make_payload(float(sys.argv[3])))
@@ -198,6 +222,7 @@ def main() -> None:
         ]  # fmt: skip
         out = {name: str(folder / f"out-{i}.pgp") for i, name in enumerate(ORDER)}
         dentsend = [sys.executable, __file__, WORKER, str(zip_path)]
+        sequoia = [sys.executable, __file__, SEQUOIA_WORKER, str(zip_path)]
         signing = ["-s", "-u", fingerprints[1]]
 
         def gpg_e(name: str, *options: str) -> list[str]:
@@ -205,6 +230,7 @@ def main() -> None:
 
         commands = {
             "dentsend": [*dentsend, out["dentsend"], "-", *certs],
+            "Sequoia alone": [*sequoia, out["Sequoia alone"], *certs],
             "gpg -e": gpg_e("gpg -e"),
             "gpg -e -z 0": gpg_e("gpg -e -z 0", "-z", "0"),
             "dentsend signed": [*dentsend, out["dentsend signed"], str(signer), *certs],
@@ -229,9 +255,12 @@ def main() -> None:
         payload = zip_path.read_bytes()
         assert gpg(home, "--decrypt", out["dentsend"]) == payload
         assert gpg(home, "--decrypt", out["dentsend signed"]) == payload
+        assert gpg(home, "--decrypt", out["Sequoia alone"]) == payload
+        assert Path(out["Sequoia alone"]).read_bytes()[:1] != b"-"  # binary, like dentsend's
 
-        print(f"\n{'':17}{'median s':>9}{'peak RSS MB':>13}{'MB':>7}   dentsend ÷ gpg")
+        print(f"\n{'':17}{'median s':>9}{'peak RSS MB':>13}{'MB':>7}   dentsend ÷ this")
         pairs = {
+            "Sequoia alone": "dentsend",
             "gpg -e": "dentsend",
             "gpg -e -z 0": "dentsend",
             "gpg -e -s": "dentsend signed",

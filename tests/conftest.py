@@ -54,6 +54,7 @@ def isolated_home(
 ) -> Iterator[Path]:
     """Point the app's data, config and documents folders and the keyring at a temp folder."""
     import keyring
+
     from memory_keyring import MemoryKeyring
 
     home = tmp_path_factory.mktemp("home")
@@ -68,6 +69,9 @@ def isolated_home(
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.setenv("DENTSEND_TEST_KEYRING", str(home / "keyring.json"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "memory_keyring.TempFileKeyring")
+    # dentsend trusts only OS keychains; the test backends (TempFileKeyring derives from it)
+    # are trusted by this explicit opt-in (see dentsend.keychain)
+    monkeypatch.setenv("DENTSEND_TRUSTED_KEYRING", "memory_keyring.MemoryKeyring")
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")])
     )

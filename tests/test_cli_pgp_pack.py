@@ -74,8 +74,9 @@ def test_colleague_opens_the_package_in_gpg_and_sees_the_signature(
     colleague: Colleague, practice: str, tmp_path: Path
 ) -> None:
     package = tmp_path / "to-edda.pgp"
-    dicom = fixture_file("ortho_photo_vl.dcm")
-    assert main(["pack", str(dicom), "-o", str(package), "--pgp", str(colleague.cert)]) == 0
+    dicom = fixture_file("ortho_photo_vl.dcm")  # a photograph: its check is confirmed here
+    assert main(["pack", str(dicom), "-o", str(package), "--pgp", str(colleague.cert),
+                 "--confirm-no-burned-in"]) == 0  # fmt: skip
 
     plaintext, status = colleague.gpg("--decrypt", package)
     validsig = [line.split() for line in status.splitlines() if " VALIDSIG " in line]
@@ -97,7 +98,7 @@ def test_passphrase_package_armored_opens_with_gpg(
     package = tmp_path / "package.asc"
     dicom = fixture_file("ortho_photo_vl.dcm")
     code = main(["pack", str(dicom), "-o", str(package), "--pgp-passphrase", "--armor",
-                 "--passphrase-file", str(passphrase)])  # fmt: skip
+                 "--passphrase-file", str(passphrase), "--confirm-no-burned-in"])  # fmt: skip
     assert code == 0
     assert package.read_bytes().startswith(b"-----BEGIN PGP MESSAGE-----")
     plaintext, status = colleague.gpg("--passphrase-file", passphrase, "--decrypt", package)
@@ -121,6 +122,26 @@ def test_practice_opens_what_the_colleague_sends_back(
     assert f"good signature from Edda Endo <edda@example.org> ({colleague.fingerprint})" in (
         captured.err
     )
+
+
+def test_a_signature_inside_compressed_data_is_not_attributed_to_anyone(
+    colleague: Colleague, practice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GnuPG compresses when told to (or for keys that allow it), and dentsend cannot check a
+    signature inside compressed data: it must say so, and not name the key the signature
+    claims, which could be anybody's colleague."""
+    reply = tmp_path / "befund.txt.pgp"
+    signed = colleague.gpg("--encrypt", "--sign", "--compress-algo", "zlib", "-r", practice,
+                           input=b"findings")[0]  # fmt: skip
+    reply.write_bytes(signed)
+    assert main(["keys", "import", str(colleague.cert)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "received"
+    assert main(["open", str(reply), "-o", str(out)]) == 0
+    stderr = capsys.readouterr().err
+    assert (out / "befund.txt").read_bytes() == b"findings"
+    assert "the sender is NOT verified" in stderr
+    assert colleague.fingerprint[-16:] not in stderr and "Edda" not in stderr
 
 
 def test_a_message_for_someone_else_writes_nothing(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import subprocess
+import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,13 @@ from dentsend.openpgp import (
     UNCHECKED,
     UNKNOWN_SIGNER,
     UNSIGNED,
+    bounded,
+    certs,
     is_openpgp,
     keygen,
     packets,
     read_package,
+    selfsig,
     store,
     write_package,
 )
@@ -312,21 +317,218 @@ def test_bad_signature_after_tampering(world: World) -> None:
     assert opened.signer is not None and world.ed_fpr in opened.signer
 
 
-def test_signed_only_compressed_message_is_decompressed_and_verified(world: World) -> None:
+@pytest.mark.parametrize("algorithm", ["zlib", "zip", "bzip2"])
+def test_signed_only_compressed_message_is_decompressed_and_verified(
+    world: World, algorithm: str
+) -> None:
     store.import_file(world.ed_cert)
-    signed = world.ed.run("--sign", "--compress-algo", "zlib", input=PAYLOAD).stdout
+    signed = world.ed.run("--sign", "--compress-algo", algorithm, input=PAYLOAD).stdout
     opened = read_package(signed)
     assert (opened.data, opened.signature, opened.encrypted) == (PAYLOAD, GOOD, False)
 
 
 def test_encrypted_compressed_signature_is_reported_unchecked(world: World, own_key: str) -> None:
-    """pysequoia 0.1.35 cannot verify inside compressed data; dentsend says so, honestly."""
+    """pysequoia 0.1.35 cannot verify inside compressed data: dentsend says so, and names no
+    signer, not even the key ID the signature claims (it could be anybody's)."""
     store.import_file(world.ed_cert)
     message = world.ed.run(
         "--encrypt", "--sign", "--compress-algo", "zlib", "-r", own_key, input=PAYLOAD
     ).stdout
     opened = read_package(message)
     assert (opened.data, opened.signature, opened.signer) == (PAYLOAD, UNCHECKED, None)
+    assert opened.signer_key is None
+
+
+def test_bzip2_inside_encryption_is_refused_with_what_to_ask_the_sender(
+    world: World, own_key: str
+) -> None:
+    message = world.ed.run("--encrypt", "--compress-algo", "bzip2", "-r", own_key,
+                           input=PAYLOAD).stdout  # fmt: skip
+    expected = (
+        r"probably compressed with BZip2, which dentsend cannot read; "
+        r"ask the sender to use ZIP/ZLIB or no compression$"
+    )
+    with pytest.raises(DentsendError, match=expected):
+        read_package(message)
+
+
+# -- decompression bombs ---------------------------------------------------------------------
+
+#: Zeros compress about 1000:1; more of them than the smallest limit (64 MiB) makes a bomb.
+BOMB_SIZE = bounded.MIN_PLAINTEXT_ALLOWANCE + 8 * 1024 * 1024
+SMALL_SIZE = 4 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def bombs(world: World) -> dict[str, bytes]:
+    """Zeros, zlib-compressed and passphrase-encrypted by gpg: 72 MiB ("large"), 4 MiB."""
+    secret = world.folder / "bomb-pass.txt"
+    secret.write_text("bomb\n")
+    return {
+        name: world.ed.run("--symmetric", "--compress-algo", "zlib", "--passphrase-file",
+                           str(secret), input=bytes(size)).stdout
+        for name, size in (("large", BOMB_SIZE), ("small", SMALL_SIZE))
+    }  # fmt: skip
+
+
+def test_an_encrypted_decompression_bomb_is_refused(bombs: dict[str, bytes]) -> None:
+    """A ~95 kB message that inflates to 72 MiB: beyond 64 times its size and beyond 64 MiB."""
+    large, small = bombs["large"], bombs["small"]
+    assert len(large) * bounded.EXPANSION_RATIO < bounded.MIN_PLAINTEXT_ALLOWANCE
+    expected = (
+        r"^the message expands to more than 64 MiB when decrypted and is refused "
+        r"\(a decompression bomb, or too large to open here\)$"
+    )
+    with pytest.raises(bounded.TooLarge, match=expected):
+        read_package(large, passphrase="bomb")
+    # within the limit the same kind of message opens; a lower limit refuses it
+    assert read_package(small, passphrase="bomb").data == bytes(SMALL_SIZE)
+    with pytest.raises(bounded.TooLarge, match=r"more than 1 MiB"):
+        read_package(small, passphrase="bomb", max_plaintext=1024 * 1024)
+
+
+def test_the_memory_capped_worker_used_on_windows_refuses_a_bomb_too(
+    bombs: dict[str, bytes],
+) -> None:
+    """Windows cannot stream from Sequoia into a pipe: its worker decrypts in memory under a
+    memory limit (a Job object there, RLIMIT_AS here) and checks the size itself."""
+    opener = bounded.Opener(None, "", None, ("bomb",))
+    with bounded.spooled(bombs["small"]) as path:
+        with pytest.raises(bounded.TooLarge):
+            bounded.decrypt(path, opener, 1024 * 1024, streaming=False)
+        assert bounded.decrypt(path, opener, SMALL_SIZE, streaming=False) == bytes(SMALL_SIZE)
+        wrong = bounded.Opener(None, "", None, ("wrong",))
+        with pytest.raises(bounded.DecryptionFailed, match=r"^No key to decrypt message"):
+            bounded.decrypt(path, wrong, SMALL_SIZE, streaming=False)
+
+
+def test_an_unencrypted_compressed_bomb_is_refused() -> None:
+    """Signed-only (unencrypted) messages are decompressed here, within the same limit."""
+    literal = packets.write_packet(packets.LITERAL, b"b\x00\x00\x00\x00\x00" + bytes(BOMB_SIZE))
+    message = packets.write_packet(packets.COMPRESSED, b"\x02" + zlib.compress(literal, 9))
+    assert len(message) < 100_000
+    with pytest.raises(bounded.TooLarge, match=r"more than 64 MiB"):
+        read_package(message)
+
+
+# -- certificates: only verified self-signatures count --------------------------------------
+
+
+def _subpacket(kind: int, data: bytes) -> bytes:
+    return bytes([len(data) + 1, kind]) + data
+
+
+def _with_forged_binding(cert: bytes) -> bytes:
+    """``cert`` plus what anyone can append: a subkey binding for its last subkey, newer, with
+    no expiry and the encryption flags, whose EdDSA "signature" is garbage."""
+    items = list(packets.read_packets(packets.dearmor(cert)))
+    primary = selfsig.fingerprint(items[0].body)
+    hashed = (
+        _subpacket(2, int(time.time()).to_bytes(4, "big"))  # created now
+        + _subpacket(33, b"\x04" + bytes.fromhex(primary))  # "issued by the primary key"
+        + _subpacket(27, b"\x0c")  # encrypt communications and storage; no key expiry
+    )
+    body = (
+        bytes([4, selfsig.SUBKEY_BINDING, keygen.EDDSA_LEGACY, keygen.SHA512])
+        + len(hashed).to_bytes(2, "big")
+        + hashed
+        + b"\x00\x00"  # no unhashed subpackets
+        + b"\x00\x00"  # left 16 bits of the hash
+        + packets.write_mpi(b"\x01" * 32)
+        + packets.write_mpi(b"\x01" * 32)
+    )
+    kept = b"".join(packets.write_packet(p.tag, p.body) for p in items)
+    return kept + packets.write_packet(packets.SIGNATURE, body)
+
+
+def test_a_forged_binding_does_not_revive_an_expired_encryption_subkey(
+    world: World, tmp_path: Path
+) -> None:
+    original = world.bad["subkey-expired"]
+    forged = tmp_path / "update.pgp"
+    forged.write_bytes(_with_forged_binding(original.read_bytes()))
+    with pytest.raises(FileProblem, match=r"its encryption key expired on 2021-01-01\)$"):
+        _write(recipients=[forged])
+
+    (imported,) = store.import_file(original)
+    stored = store.get_cert(imported.info.fingerprint)
+    assert stored is not None
+    # the forgery neither changes the stored certificate nor counts as an update
+    assert store.import_file(forged)[0].status == "unchanged"
+    assert bytes(store.get_cert(imported.info.fingerprint) or b"") == bytes(stored)
+    with pytest.raises(DentsendError, match=r"its encryption key expired on 2021-01-01\)$"):
+        _write(recipients=[imported.info.fingerprint])
+
+
+def test_a_real_renewal_by_the_owner_makes_the_subkey_usable_again(
+    world: World, tmp_path: Path
+) -> None:
+    cert = pysequoia.Cert.from_bytes(world.bad["subkey-expired"].read_bytes())
+    primary, subkey = store.key_fingerprints(cert)
+    store.import_file(world.bad["subkey-expired"])
+    world.refused.run("--quick-set-expire", primary, "1y", subkey)
+    renewed = world.refused.export(primary, tmp_path / "renewed.asc")
+    assert store.import_file(renewed)[0].status == "updated"
+    message = _write(recipients=[primary], include_own_key=False)
+    plaintext, status = world.refused.decrypt(message)
+    assert plaintext == PAYLOAD
+    assert f"ENC_TO {subkey[-16:]}" in status
+
+
+@pytest.fixture(scope="module")
+def algorithm_certs(world: World) -> dict[str, bytes]:
+    """Certificates whose primary keys sign with each algorithm the self-signature check knows."""
+    found = {
+        "RSA (GnuPG)": world.rsa_cert.read_bytes(),
+        "EdDSA (GnuPG)": world.ed_cert.read_bytes(),
+        "EdDSA (dentsend)": bytes(pysequoia.Tsk.from_bytes(world.own_secret).extract_certificate()),
+    }
+    for suite in ("P256", "P521", "RSA2k"):
+        generated = pysequoia.Tsk.generate("Suite <suite@example.org>",
+                                           cipher_suite=getattr(pysequoia.CipherSuite, suite),
+                                           profile=pysequoia.Profile.RFC4880)  # fmt: skip
+        found[f"{suite} (Sequoia)"] = bytes(generated.extract_certificate())
+    home = _gnupg(world.folder / "algorithms")
+    # (Brainpool curves are checked too, but this Sequoia build refuses them anyway.)
+    for algo in ("dsa2048", "nistp384"):
+        fpr = home.make_key(f"{algo} <{algo}@example.org>", algo, "sign,cert", "never")
+        home.run("--quick-add-key", fpr, "cv25519", "encr", "never")
+        found[f"{algo} (GnuPG)"] = home.export(fpr, world.folder / f"{algo}.asc").read_bytes()
+    home.close()
+    return found
+
+
+def test_stored_certificates_lose_forgeries_but_keep_misplaced_genuine_signatures() -> None:
+    """Sequoia writes signatures it cannot check itself at the end of a certificate; such a
+    genuine binding, away from its subkey, is not mistaken for a forgery."""
+    cert = pysequoia.Tsk.generate("Moved <moved@example.org>").extract_certificate()
+    items = list(packets.read_packets(bytes(cert)))
+    # primary, direct-key sig, User ID, certification, subkey 1, binding 1, subkey 2, binding 2
+    assert [p.tag for p in items][-4:] == [packets.PUBLIC_SUBKEY, packets.SIGNATURE] * 2
+    moved = [*items[:-3], items[-1], items[-2]]  # binding 2 now sits under subkey 1
+    data = b"".join(packets.write_packet(p.tag, p.body) for p in moved)
+    assert selfsig.without_forgeries(data) == data
+    forged = _with_forged_binding(data)
+    assert selfsig.without_forgeries(forged) == data
+
+
+def test_self_signatures_of_every_algorithm_verify_and_a_changed_one_does_not(
+    algorithm_certs: dict[str, bytes],
+) -> None:
+    for name, data in algorithm_certs.items():
+        cert = pysequoia.Cert.from_bytes(data)
+        parts = selfsig.components(bytes(cert))
+        verdicts = [verdict for part in parts for _, verdict in part.signatures]
+        assert verdicts and set(verdicts) == {selfsig.Verdict.GOOD}, name
+        assert certs.inspect(cert).problem is None, name
+        # one bit changed in the last signature value: that signature no longer counts
+        signature, _ = parts[-1].signatures[-1]
+        changed = signature.body[:-1] + bytes([signature.body[-1] ^ 0x01])
+        parsed = selfsig.parse_signature(changed)
+        assert parsed is not None
+        material = selfsig.signed_material(parsed, parts[0].body, subkey=parts[-1].body)
+        assert material is not None
+        assert selfsig.verify(parsed, parts[0].body, material) is selfsig.Verdict.BAD, name
 
 
 def test_a_package_larger_than_sequoias_buffer_opens() -> None:

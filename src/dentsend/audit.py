@@ -244,18 +244,10 @@ def _check_record(entry: SentRecord) -> SentRecord:
 
 
 def keyring_available() -> bool:
-    """True if an OS keyring backend (not keyring's fail/null stand-ins) is configured."""
-    try:
-        import keyring
-        from keyring.backends import chainer, fail, null
+    """True if the configured keyring is an OS keychain (allow-list: :mod:`dentsend.keychain`)."""
+    from dentsend.keychain import keyring_is_trustworthy
 
-        backend = keyring.get_keyring()
-    except Exception as exc:  # any backend may fail to initialise in its own way
-        log.info("no keyring: %s", type(exc).__name__)
-        return False
-    if isinstance(backend, fail.Keyring | null.Keyring):
-        return False
-    return not (isinstance(backend, chainer.ChainerBackend) and not backend.backends)
+    return keyring_is_trustworthy()
 
 
 def _keyring_user(sha256: str) -> str:

@@ -151,7 +151,8 @@ def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
     messages = {
         GOOD: f"good signature from {signer}",
         UNKNOWN_SIGNER: f"signed by {signer}, whose certificate is not imported (not checked)",
-        UNCHECKED: f"signed by {signer}; the signature could not be checked",
+        UNCHECKED: "signed, but the signature (inside compressed data) could not be checked: "
+        "the sender is NOT verified",
     }
     print(f"dentsend: {messages.get(opened.signature, 'not signed')}", file=sys.stderr)
     for path in written:

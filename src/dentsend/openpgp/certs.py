@@ -7,21 +7,23 @@ from the packets here:
 
 * key sizes, so an RSA/DSA/ElGamal key under 2048 bits is refused with that reason rather than
   Sequoia's generic "policy rejected";
-* subkey expiry: pysequoia 0.1.35 falls back to an *expired* encryption subkey when no live one
-  exists (``resolve_recipient_keys``), so dentsend checks that a live one exists itself.
+* subkey flags, expiry and revocation: pysequoia 0.1.35 falls back to an *expired* encryption
+  subkey when no live one exists (``resolve_recipient_keys``), so dentsend checks that a live
+  one exists itself. Only self-signatures that verify count (:mod:`.selfsig`), and every
+  subkey Sequoia's trial encryption chose must be one of the live ones: a forged binding
+  appended to the certificate changes neither view.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pysequoia
-from pysequoia.packet import PacketPile, SignatureType, Tag
 
-from dentsend.openpgp import keygen
+from dentsend.openpgp import keygen, packets, selfsig
 from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
 
 log = logging.getLogger(__name__)
@@ -155,10 +157,9 @@ def inspect(cert: pysequoia.Cert, *, now: datetime | None = None) -> CertInfo:
     """Describe ``cert`` and decide whether it may be encrypted to."""
     moment = now or datetime.now(UTC)
     fingerprint = cert.fingerprint.upper()
-    pile = list(PacketPile.from_bytes(bytes(cert)))
-    primary_packet = pile[0]
-    primary_fields = keygen.parse_key_fields(primary_packet.body)
-    keys = _keys(pile, fingerprint.lower(), moment)
+    parts = selfsig.components(bytes(cert))
+    primary_fields = keygen.parse_key_fields(parts[0].body)
+    keys = _keys(parts, moment)
     revoked = cert.is_revoked
     try:
         expires = cert.expiration
@@ -169,7 +170,9 @@ def inspect(cert: pysequoia.Cert, *, now: datetime | None = None) -> CertInfo:
         # the User IDs unverified, only so the user can tell which certificate it is.
         policy_error = str(exc).splitlines()[0]
         expires = None
-        user_ids = tuple(printable(p.user_id or "") for p in pile if p.tag == Tag.UserID)
+        user_ids = tuple(
+            printable(p.body.decode("utf-8", "replace")) for p in parts if p.tag == packets.USER_ID
+        )
     info = CertInfo(
         fingerprint=fingerprint,
         user_ids=user_ids,
@@ -180,72 +183,53 @@ def inspect(cert: pysequoia.Cert, *, now: datetime | None = None) -> CertInfo:
         keys=tuple(keys),
         problem=None,
     )
-    problem = _problem(cert, info, policy_error, moment)
+    checked = any(v is selfsig.Verdict.GOOD for part in parts for _, v in part.signatures)
+    problem = _problem(cert, info, policy_error, moment, checked=checked)
     return CertInfo(**{**info.__dict__, "problem": problem})
 
 
-def _keys(pile: list[Any], primary_fpr: str, moment: datetime) -> list[KeyInfo]:
-    """Primary key and subkeys with the flags and expiry of their newest self-signature."""
-    groups: list[tuple[Any, list[Any]]] = []
-    for packet in pile:
-        if packet.tag in (Tag.PublicKey, Tag.SecretKey, Tag.PublicSubkey, Tag.SecretSubkey):
-            groups.append((packet, []))
-        elif packet.tag == Tag.Signature and groups and _issued_by(packet, primary_fpr):
-            groups[-1][1].append(packet)
-        # User ID packets: their binding signatures describe the primary key, so they are
-        # collected under the primary key's group (the group only changes at a subkey).
+def _keys(parts: list[selfsig.Component], moment: datetime) -> list[KeyInfo]:
+    """Primary key and subkeys, with the flags and expiry of their newest *verified* binding.
+
+    Only self-signatures that verify count (:mod:`.selfsig`): an appended packet claiming a
+    newer binding cannot change what a key may do or when it expires.
+    """
+    primary_bindings = [
+        signature
+        for part in parts
+        if part.tag not in selfsig.KEY_TAGS or part is parts[0]
+        for signature in part.good(selfsig.DIRECT_KEY, *selfsig.CERTIFICATIONS)
+    ]
     keys = []
-    for index, (key_packet, signatures) in enumerate(groups):
-        fields = keygen.parse_key_fields(key_packet.body)
-        created = key_packet.key_created or datetime.fromtimestamp(fields.created, UTC)
-        if index == 0:
-            # pysequoia's enum values compare equal but are not hashable: a list, not a set
-            binding_types = [
-                SignatureType.DirectKey,
-                SignatureType.PositiveCertification,
-                SignatureType.GenericCertification,
-                SignatureType.CasualCertification,
-                SignatureType.PersonaCertification,
-            ]
-            revocation = SignatureType.KeyRevocation
+    for part in parts:
+        if part.tag not in selfsig.KEY_TAGS:
+            continue
+        is_primary = part is parts[0]
+        if is_primary:
+            bindings, revocations = primary_bindings, part.good(selfsig.KEY_REVOCATION)
         else:
-            binding_types = [SignatureType.SubkeyBinding]
-            revocation = SignatureType.SubkeyRevocation
-        bindings = [s for s in signatures if s.signature_type in binding_types]
-        newest = max(bindings, key=_sig_time, default=None)
-        flags = newest.key_flags if newest is not None else None
-        period = newest.key_validity_period if newest is not None else None
-        expires = created + period if period else None
-        algorithm = _algorithm_name(fields, key_packet.body)
+            bindings = part.good(selfsig.SUBKEY_BINDING)
+            revocations = part.good(selfsig.SUBKEY_REVOCATION)
+        fields = keygen.parse_key_fields(part.body)
+        created = datetime.fromtimestamp(fields.created, UTC)
+        binding = selfsig.newest(bindings, moment)
+        flags = (binding.key_flags or 0) if binding is not None else 0
+        period = binding.key_validity_seconds if binding is not None else None
         keys.append(
             KeyInfo(
-                fingerprint=(key_packet.fingerprint or "").upper(),
-                algorithm=algorithm,
+                fingerprint=selfsig.fingerprint(part.body),
+                algorithm=_algorithm_name(fields, part.body),
                 bits=fields.bits,
                 created=created,
-                expires=expires,
-                revoked=any(s.signature_type == revocation for s in signatures),
-                can_encrypt=bool(
-                    flags and (flags.transport_encryption or flags.storage_encryption)
-                ),
-                can_sign=bool(flags and flags.signing),
+                expires=created + timedelta(seconds=period) if period else None,
+                revoked=bool(revocations),
+                # a subkey without any verified binding is not part of the certificate at all
+                can_encrypt=bool(flags & selfsig.KEY_FLAG_ENCRYPT),
+                can_sign=bool(flags & selfsig.KEY_FLAG_SIGN),
                 weak=fields.algorithm in _FINITE_FIELD and (fields.bits or 0) < MIN_RSA_BITS,
             )
         )
     return keys
-
-
-def _issued_by(signature: Any, primary_fpr: str) -> bool:
-    issuer = signature.issuer_fingerprint
-    if issuer:
-        return bool(issuer == primary_fpr)
-    key_id = signature.issuer_key_id
-    return key_id is None or primary_fpr.endswith(key_id)
-
-
-def _sig_time(signature: Any) -> datetime:
-    created = signature.signature_created
-    return created if created is not None else datetime.min.replace(tzinfo=UTC)
 
 
 def _algorithm_name(fields: keygen.PublicKeyFields, body: bytes) -> str:
@@ -259,7 +243,12 @@ def _algorithm_name(fields: keygen.PublicKeyFields, body: bytes) -> str:
 
 
 def _problem(
-    cert: pysequoia.Cert, info: CertInfo, policy_error: str | None, moment: datetime
+    cert: pysequoia.Cert,
+    info: CertInfo,
+    policy_error: str | None,
+    moment: datetime,
+    *,
+    checked: bool,
 ) -> str | None:
     if info.version != 4:
         return (
@@ -282,6 +271,8 @@ def _problem(
     if policy_error is not None:
         log.info("certificate %s rejected by policy: %s", info.fingerprint, policy_error)
         return "uses algorithms that are no longer considered safe"
+    if not checked:
+        return "has no self-signature that dentsend can check (an unusual signing algorithm)"
     if not candidates:
         return "has no key for encryption (it can only sign)"
     live = [k for k in candidates if not k.revoked]
@@ -292,11 +283,41 @@ def _problem(
         last = max(k.expires for k in live if k.expires is not None)
         return f"has no usable encryption key (its encryption key expired on {_day(last)})"
     try:
-        pysequoia.encrypt(b"", recipients=[cert], armor=False)
+        probe = pysequoia.encrypt(b"", recipients=[cert], armor=False)
     except SEQUOIA_ERRORS as exc:
         log.info("certificate %s cannot encrypt: %s", info.fingerprint, str(exc).splitlines()[0])
         return "has no encryption key that dentsend can use"
+    # Sequoia chooses the subkeys itself, and pysequoia falls back to expired ones when no live
+    # one is left in *its* view: every key it chose must be live in the verified view above.
+    chosen = _recipient_key_ids(bytes(probe))
+    usable = {k.fingerprint[-16:] for k in alive}
+    if not chosen or not chosen <= usable:
+        log.info("certificate %s: Sequoia chose keys %s, usable are %s", info.fingerprint,
+                 sorted(chosen), sorted(usable))  # fmt: skip
+        expired = [k for k in live if k.fingerprint[-16:] in chosen and k.expires is not None]
+        if expired:
+            last = max(k.expires for k in expired if k.expires is not None)
+            return f"has no usable encryption key (its encryption key expired on {_day(last)})"
+        return "has no encryption key that dentsend can use"
     return None
+
+
+def _recipient_key_ids(message: bytes) -> set[str]:
+    """Key IDs of the public-key encrypted session key packets of a message Sequoia wrote.
+
+    PKESK v3 names the key ID; v6 (which Sequoia writes for certificates that announce no
+    features) names the key version and fingerprint, whose last 8 bytes are a v4 key ID.
+    """
+    found = set()
+    for tag, body in packets.first_packets(message, 64):
+        if tag != packets.PKESK or not body:
+            continue
+        if body[0] == 3:
+            found.add(body[1:9].hex().upper())
+        elif body[0] == 6 and len(body) > 2 and body[1] > 1:
+            fingerprint = body[3 : 2 + body[1]]
+            found.add(fingerprint[-8:].hex().upper())
+    return found
 
 
 def load_certs(data: bytes) -> list[pysequoia.Cert]:

@@ -9,22 +9,30 @@ SEIPDv2-capable. dentsend therefore makes sure one recipient announces SEIPDv1 o
 practice's own key does (see :mod:`.keygen`), and when there is none a throwaway certificate is
 added (:func:`.keygen.throwaway_cert`). Every written message is checked to be SEIPDv1.
 
-Opening: Sequoia decrypts and verifies. pysequoia 0.1.35 has two gaps handled here:
+Opening: Sequoia decrypts and verifies, in two passes over the message:
 
-* Its verifying decrypt fails the whole message when there is no valid signature (unsigned,
-  unknown signer, bad signature), so a failed first pass is followed by a second pass that only
-  decrypts, and the signature state is read from what the first pass saw.
-* It cannot check a signature *inside compressed data* within encryption (GnuPG's default when
-  the recipient's key allows compression; dentsend's keys ask for no compression, so GnuPG and
-  Kleopatra do not compress to them). Such a message opens with ``signature == "unchecked"``.
-  Compressed messages that are only signed are decompressed here (with a size limit) and
-  checked normally.
+* the plaintext comes from a worker process that stops at a size limit (:mod:`.bounded`): the
+  content may be compressed inside the encryption, and a few megabytes can inflate to gigabytes
+  (a decompression bomb);
+* the signature is then checked here by a second pass whose output goes nowhere: pysequoia's
+  verifying decrypt fails the whole message when there is no valid signature (unsigned, unknown
+  signer, bad signature), and the signature state is read from what that pass saw.
+
+pysequoia 0.1.35 cannot check a signature *inside compressed data* within encryption (GnuPG's
+default when the recipient's key allows compression; dentsend's keys ask for no compression, so
+GnuPG and Kleopatra do not compress to them). Such a message opens with
+``signature == "unchecked"``, which names no signer: nothing about it was verified. Nor can it
+read BZip2-compressed content (GnuPG's ``--compress-algo bzip2``); that is refused with a
+sentence asking the sender for ZIP/ZLIB or no compression. Compressed messages that are only
+signed are decompressed here (ZIP, ZLIB and BZip2, within the same size limit) and checked
+normally.
 """
 
 from __future__ import annotations
 
 import bz2
 import logging
+import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +43,7 @@ from typing import Any, BinaryIO
 import pysequoia
 
 from dentsend.errors import DentsendError, FileProblem
-from dentsend.openpgp import certs, keygen, packets, store
+from dentsend.openpgp import bounded, certs, keygen, packets, store
 from dentsend.openpgp.certs import CertInfo
 from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
 
@@ -46,10 +54,8 @@ GOOD = "good"
 BAD = "bad"
 UNKNOWN_SIGNER = "unknown-signer"
 UNCHECKED = "unchecked"
-"""Signed, but the signature sits inside compressed data that pysequoia 0.1.35 cannot check."""
-
-#: Decompressing a signed-only message stops here (a decompression bomb guard).
-MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+"""Signed, but the signature sits inside compressed data that pysequoia 0.1.35 cannot check.
+The sender is *not* verified, and no signer (not even the key ID it claims) is reported."""
 
 _ERROR_FIRST_LINE_LIMIT = 200
 
@@ -63,9 +69,11 @@ class OpenedMessage:
     signature: str
     """``unsigned``, ``good``, ``bad``, ``unknown-signer`` or ``unchecked``."""
     signer: str | None
-    """"Name <email> (FINGERPRINT)" when the signing certificate is known."""
+    """"Name <email> (FINGERPRINT)" when the signature verified (good) or failed (bad) against
+    that certificate; None otherwise."""
     signer_key: str | None = None
-    """The fingerprint or key ID the signature names, also when the signer is unknown."""
+    """The fingerprint or key ID a good, bad or unknown-signer signature names (a claim, not a
+    verified fact, for an unknown signer); None when unsigned or unchecked."""
     encrypted: bool = True
     recipients: list[str] = field(default_factory=list)
     """Key IDs the message is encrypted to (upper-case hex)."""
@@ -269,8 +277,14 @@ def unlock_secret_key(data: bytes, name: str, passphrase: str | None, *, purpose
 
 
 def _seipd_version(message: bytes) -> int | None:
-    """The version of a written message's SEIPD packet (1 or 2)."""
-    head = packets.dearmor(message, max_body_chars=16384)
+    """The version of a written message's SEIPD packet (1 or 2), read from its first bytes.
+
+    Only the start is looked at: a binary package is not scanned end to end for an armor line.
+    """
+    if packets.is_armored(message):
+        head = packets.dearmor(message, max_body_chars=16384)
+    else:
+        head = message[: 1024 * 1024]  # session key packets come first, and they are small
     for tag, body in packets.first_packets(head, 4096):
         if tag == packets.SEIPD:
             return body[0] if body else None
@@ -286,15 +300,23 @@ def read_package(
     key: Path | None = None,
     key_passphrase: str | None = None,
     passphrase: str | None = None,
+    max_plaintext: int | None = None,
 ) -> OpenedMessage:
     """Decrypt (and verify) an OpenPGP message.
 
     With neither ``key`` nor ``passphrase``, the keys generated here are tried, the practice's
     own key first, each unlocked with ``key_passphrase`` or its passphrase from the keyring.
     Signatures are checked against the imported certificates and the keys generated here.
+    A message whose content is larger than ``max_plaintext`` bytes (default:
+    :func:`.bounded.plaintext_limit` of its size) is refused without being held in memory.
     """
     return open_message(
-        data, key=key, key_passphrase=key_passphrase, passphrase=passphrase, extra_certs=()
+        data,
+        key=key,
+        key_passphrase=key_passphrase,
+        passphrase=passphrase,
+        extra_certs=(),
+        max_plaintext=max_plaintext,
     )
 
 
@@ -305,18 +327,23 @@ def open_message(
     key_passphrase: str | None,
     passphrase: str | None,
     extra_certs: Sequence[pysequoia.Cert],
+    max_plaintext: int | None = None,
 ) -> OpenedMessage:
     """:func:`read_package` with additional certificates to verify signatures against."""
     structure = _peek(data)
+    limit = max_plaintext if max_plaintext is not None else bounded.plaintext_limit(len(data))
     if not structure.encrypted:
-        return _open_signed(data, extra_certs)
+        return _open_signed(data, extra_certs, limit)
     openers = _openers(structure, key, key_passphrase, passphrase)
-    for index, (decryptor, passwords) in enumerate(openers):
-        try:
-            return _decrypt(data, decryptor, passwords, structure, extra_certs)
-        except DentsendError:
-            if index == len(openers) - 1:
-                raise
+    with bounded.spooled(data) as ciphertext:
+        for index, opener in enumerate(openers):
+            try:
+                return _decrypt(ciphertext, opener, structure, extra_certs, limit)
+            except bounded.TooLarge:
+                raise  # another key would decrypt the same bomb
+            except DentsendError:
+                if index == len(openers) - 1:
+                    raise
     raise AssertionError("no way to open the message was tried")  # _openers never returns []
 
 
@@ -354,17 +381,30 @@ def _peek(data: bytes) -> _Structure:
     return _Structure(first in packets.ENCRYPTION_TAGS, recipients, has_skesk)
 
 
+@dataclass(frozen=True)
+class _Opener:
+    """A way to open the message: for the worker (:class:`.bounded.Opener`) and for the
+    signature pass here (the key, already unlocked: a wrong passphrase is reported at once)."""
+
+    worker: bounded.Opener
+    decryptor: Any
+
+    @property
+    def passwords(self) -> list[str]:
+        return list(self.worker.passwords)
+
+
 def _openers(
     structure: _Structure, key: Path | None, key_passphrase: str | None, passphrase: str | None
-) -> list[tuple[Any, list[str]]]:
-    """(decryptor, passwords) to try, in order."""
+) -> list[_Opener]:
+    """The ways to open the message, in the order to try them."""
     if passphrase is not None:
         if not structure.has_skesk:
             raise DentsendError(
                 "this message is encrypted to keys, not protected by a passphrase: open it with "
                 "the recipient's secret key"
             )
-        return [(None, [passphrase])]
+        return [_Opener(bounded.Opener(None, "", None, (passphrase,)), None)]
     if key is not None:
         data = store.read_key_file(key)
         if not _for_key(data, structure):
@@ -373,7 +413,7 @@ def _openers(
                 f"(it is for {_key_ids(structure)})"
             )
         decryptor = unlock_secret_key(data, key.name, key_passphrase, purpose="decrypt")
-        return [(decryptor, [])]
+        return [_Opener(bounded.Opener(data, key.name, key_passphrase, ()), decryptor)]
     stored = store.secret_keys()
     matching = [(fpr, data) for fpr, data in stored if _for_key(data, structure)]
     if not matching:
@@ -387,7 +427,7 @@ def _openers(
         raise DentsendError(
             f"this message is not encrypted to the practice's key (it is for {_key_ids(structure)})"
         )
-    openers: list[tuple[Any, list[str]]] = []
+    openers: list[_Opener] = []
     for fingerprint, data in matching:
         unlock = (
             key_passphrase if key_passphrase is not None else store.recall_passphrase(fingerprint)
@@ -398,7 +438,8 @@ def _openers(
                 "not have it: give it with --key-passphrase-file"
             )
         label = f"the practice's key {fingerprint}"
-        openers.append((unlock_secret_key(data, label, unlock, purpose="decrypt"), []))
+        decryptor = unlock_secret_key(data, label, unlock, purpose="decrypt")
+        openers.append(_Opener(bounded.Opener(data, label, unlock, ()), decryptor))
     return openers
 
 
@@ -423,33 +464,41 @@ def _key_ids(structure: _Structure) -> str:
 
 
 def _decrypt(
-    data: bytes,
-    decryptor: Any,
-    passwords: list[str],
+    ciphertext: Path,
+    opener: _Opener,
     structure: _Structure,
     extra_certs: Sequence[pysequoia.Cert],
+    limit: int,
 ) -> OpenedMessage:
+    try:
+        plaintext = bounded.decrypt(ciphertext, opener.worker, limit)
+    except bounded.DecryptionFailed as failure:
+        raise _decryption_error(failure, opener.passwords) from None
+    # The plaintext is known to be within the limit now, so a second pass is safe; its output
+    # goes nowhere: it is only there for the signature.
     lookup = _CertLookup(extra_certs)
     try:
-        result = pysequoia.decrypt(data, decryptor=decryptor, store=lookup, passwords=passwords)
-    except SEQUOIA_ERRORS as first:
-        try:
-            result = pysequoia.decrypt(data, decryptor=decryptor, passwords=passwords)
-        except SEQUOIA_ERRORS as second:
-            raise _decryption_error(second, passwords) from None
-        status, signer_cert = lookup.status_after_failure(_first_line(first))
+        result = pysequoia.decrypt_file(
+            str(ciphertext),
+            os.devnull,
+            decryptor=opener.decryptor,
+            store=lookup,
+            passwords=opener.passwords,
+        )
+    except SEQUOIA_ERRORS as failure:
+        status, signer_cert = lookup.status_after_failure(_first_line(failure))
         return OpenedMessage(
-            data=result.bytes or b"",
+            data=plaintext,
             filename="",
             signature=status,
             signer=_label(signer_cert),
-            signer_key=lookup.first_handle(),
+            signer_key=None if status == UNCHECKED else lookup.first_handle(),
             encrypted=True,
             recipients=list(structure.recipients),
         )
     signer_cert = lookup.cert_for(result.valid_sigs[0].certificate) if result.valid_sigs else None
     return OpenedMessage(
-        data=result.bytes or b"",
+        data=plaintext,
         filename="",
         signature=GOOD if result.valid_sigs else UNSIGNED,
         signer=_label(signer_cert),
@@ -466,6 +515,13 @@ def _decryption_error(exc: Exception, passwords: list[str]) -> DentsendError:
         if passwords:
             return DentsendError("the passphrase is wrong (or the package was damaged)")
         return DentsendError("the message could not be decrypted with this key")
+    if message.startswith("Malformed Message:"):
+        # Decrypted, integrity intact, and yet the content cannot be parsed: what GnuPG writes
+        # with --compress-algo bzip2, which pysequoia 0.1.35 does not read.
+        return DentsendError(
+            "the package's content cannot be read: it is probably compressed with BZip2, "
+            "which dentsend cannot read; ask the sender to use ZIP/ZLIB or no compression"
+        )
     return DentsendError("the package is damaged or incomplete and cannot be opened")
 
 
@@ -505,7 +561,7 @@ class _CertLookup:
         if claimed is None:
             return UNKNOWN_SIGNER, None
         if "Unexpected message structure" in error:
-            return UNCHECKED, None
+            return UNCHECKED, None  # the claimed signer is not named: nothing was verified
         return BAD, claimed
 
 
@@ -521,14 +577,14 @@ def _first_line(exc: Exception) -> str:
 # -- signed (not encrypted) messages ----------------------------------------------------------
 
 
-def _open_signed(data: bytes, extra_certs: Sequence[pysequoia.Cert]) -> OpenedMessage:
+def _open_signed(data: bytes, extra_certs: Sequence[pysequoia.Cert], limit: int) -> OpenedMessage:
     try:
         binary = packets.dearmor(data)
         items = list(packets.read_packets(binary))
         for _ in range(3):  # nested compression is legal, but not deep
             body = [p for p in items if p.tag not in (packets.MARKER, packets.PADDING)]
             if len(body) == 1 and body[0].tag == packets.COMPRESSED:
-                binary = _decompress(body[0].body)
+                binary = _decompress(body[0].body, limit)
                 items = list(packets.read_packets(binary))
             else:
                 break
@@ -548,8 +604,9 @@ def _open_signed(data: bytes, extra_certs: Sequence[pysequoia.Cert]) -> OpenedMe
         status, claimed = lookup.status_after_failure(_first_line(exc))
         if status == UNSIGNED:  # signature packets Sequoia could not even read
             status = BAD
+        claimed_key = None if status == UNCHECKED else lookup.first_handle()
         return OpenedMessage(
-            content, filename, status, _label(claimed), lookup.first_handle(), encrypted=False
+            content, filename, status, _label(claimed), claimed_key, encrypted=False
         )
     signer_cert = lookup.cert_for(result.valid_sigs[0].certificate) if result.valid_sigs else None
     if result.bytes is not None and result.bytes != content:
@@ -569,7 +626,8 @@ def _literal(body: bytes) -> tuple[str, bytes]:
     return name, body[2 + name_length + 4 :]
 
 
-def _decompress(body: bytes) -> bytes:
+def _decompress(body: bytes, limit: int) -> bytes:
+    """A compressed data packet's content (ZIP, ZLIB or BZip2), at most ``limit`` bytes."""
     if not body:
         raise PacketError("an empty compressed packet")
     algorithm, payload = body[0], body[1:]
@@ -585,9 +643,9 @@ def _decompress(body: bytes) -> bytes:
     else:
         raise PacketError(f"unknown compression algorithm {algorithm}")
     try:
-        result = decompressor.decompress(payload, MAX_DECOMPRESSED_BYTES + 1)
+        result: bytes = decompressor.decompress(payload, limit + 1)
     except (zlib.error, OSError, EOFError) as exc:
         raise PacketError(f"the compressed data is corrupt ({exc})") from None
-    if len(result) > MAX_DECOMPRESSED_BYTES:
-        raise PacketError("the compressed data expands beyond the size limit")
-    return bytes(result)
+    if len(result) > limit:
+        raise bounded.TooLarge(limit)
+    return result

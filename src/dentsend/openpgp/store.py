@@ -27,7 +27,7 @@ from pysequoia.packet import PacketPile, Tag
 
 from dentsend.atomic import atomic_write
 from dentsend.errors import DentsendError
-from dentsend.openpgp import certs, keygen, packets
+from dentsend.openpgp import certs, keygen, packets, selfsig
 from dentsend.openpgp.certs import CertInfo
 from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
 from dentsend.settings import data_dir, load_settings, save_settings
@@ -139,10 +139,10 @@ def get_cert(fingerprint: str) -> pysequoia.Cert | None:
 def save_cert(cert: pysequoia.Cert) -> str:
     """Store ``cert`` (merged with what is there); returns "new", "updated" or "unchanged"."""
     fingerprint = cert.fingerprint.upper()
-    public = pysequoia.Cert.from_bytes(bytes(cert))  # drops any secret key material
+    public = _verified_only(pysequoia.Cert.from_bytes(bytes(cert)))  # drops secret material too
     existing = get_cert(fingerprint)
     if existing is not None:
-        merged = existing.merge(public)
+        merged = _verified_only(existing.merge(public))
         if bytes(merged) == bytes(existing):
             return "unchanged"
         public, status = merged, "updated"
@@ -152,6 +152,19 @@ def save_cert(cert: pysequoia.Cert) -> str:
     with atomic_write(_cert_path(fingerprint)) as out:
         out.write(bytes(public))
     return status
+
+
+def _verified_only(cert: pysequoia.Cert) -> pysequoia.Cert:
+    """``cert`` without self-signatures that fail to verify (:func:`.selfsig.without_forgeries`).
+
+    Whoever hands over a certificate can append packets to it; a forged one must neither be
+    stored nor turn an import into an "update".
+    """
+    try:
+        return pysequoia.Cert.from_bytes(selfsig.without_forgeries(bytes(cert)))
+    except SEQUOIA_ERRORS as exc:  # PacketError is a ValueError
+        log.info("certificate %s kept as it is (%s)", cert.fingerprint.upper(), exc)
+        return cert
 
 
 def import_bytes(data: bytes, name: str) -> list[Imported]:
@@ -361,15 +374,13 @@ def forget_passphrase(fingerprint: str) -> None:
 
 
 def _no_keyring_backend() -> bool:
-    import keyring
-    from keyring.backends import fail
+    """No OS keychain: a plaintext or unknown backend counts as none (see :mod:`.keychain`)."""
+    from dentsend import keychain
 
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring):
-        return True
-    # The chainer with nothing to chain behaves like the fail backend.
-    backends = getattr(backend, "backends", None)
-    return backends is not None and not backends
+    if keychain.keyring_is_trustworthy():
+        return False
+    log.info("keyring backend %s is not an OS keychain", keychain.backend_name())
+    return True
 
 
 def protected(tsk_bytes: bytes) -> bool:
