@@ -1,0 +1,310 @@
+"""Around the flow: drops, shortcuts, settings, geometry, the log, the sent list, accessibility."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QScrollBar,
+    QWidget,
+)
+
+from dentsend.gui.log_window import LogWindow, install_handler, remove_handler
+from dentsend.gui.settings_dialog import SettingsDialog
+from dentsend.gui.window import MainWindow
+from dentsend.samples import sample_paths
+from dentsend.settings import Settings, load_settings
+from test_gui_support import (
+    SAMPLE,
+    add_files,
+    create,
+    make_window,
+    resolve_checks,
+)
+
+
+def test_dropping_a_folder_adds_its_radiographs_and_skips_other_files(qtbot, tmp_path):
+    folder = tmp_path / "Export of DEMO PATIENT"
+    folder.mkdir()
+    for sample in sample_paths()[:2]:
+        (folder / sample.name).write_bytes(sample.read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    window = make_window(qtbot)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.file_view.dropEvent(event)
+    qtbot.waitUntil(
+        lambda: len(window.model.entries) == 2 and window.model.loading_count == 0,
+        timeout=10_000,
+    )
+    assert all(e.ready for e in window.model.entries)
+    assert "Skipped 1 file" in window.statusBar().currentMessage()
+    assert window.windowTitle() == "dentsend"
+
+
+def test_ctrl_o_adds_files_and_delete_removes_them(qtbot, monkeypatch):
+    window = make_window(qtbot)
+    chosen = [str(SAMPLE["intraoral"]), str(SAMPLE["bitewing"])]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (chosen, "")))
+    QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(window.model.ready_entries) == 2, timeout=10_000)
+    window.file_view.setFocus()
+    window.file_view.setCurrentIndex(window.model.index(0))
+    QTest.keyClick(window.file_view, Qt.Key.Key_Delete)
+    assert [e.name for e in window.model.entries] == [SAMPLE["bitewing"].name]
+
+
+def test_settings_dialog_saves_and_the_window_uses_them(qtbot):
+    window = make_window(qtbot)
+
+    def fill_and_save() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, SettingsDialog)
+        dialog.practice.setText("Smile  Dental Practice")
+        dialog.limit.setValue(15)
+        dialog.mode.setCurrentIndex(dialog.mode.findData("pseudonym"))
+        dialog.retain["patient-characteristics"].setChecked(True)
+        dialog.accept()
+
+    QTimer.singleShot(0, fill_and_save)
+    window.settings_action.trigger()
+    saved = load_settings()
+    assert saved.practice_name == "Smile Dental Practice"
+    assert saved.mail_size_limit_mb == 15.0
+    assert saved.deid_mode == "pseudonym" and saved.retain == ["patient-characteristics"]
+    assert window.practice_label.text() == "Sending as Smile Dental Practice"
+    # With no files yet, the new defaults apply at once.
+    assert window.decide.mode == "pseudonym"
+    assert window.decide.retain_boxes["patient-characteristics"].isChecked()
+
+
+def test_window_geometry_is_remembered(qtbot):
+    from dentsend.settings import config_dir
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    # The offscreen test screen is 800 px wide, narrower than the window's minimum, so the
+    # width is Qt's to clamp; the height and the panel sizes are what must come back.
+    window.resize(1100, 640)
+    qtbot.waitUntil(lambda: window.height() == 640)
+    window.middle_split.setSizes([300, 250])
+    sizes = window.middle_split.sizes()
+    window.close()
+    assert (config_dir() / "window.ini").is_file()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    assert again.height() == 640
+    assert again.middle_split.sizes() == sizes
+
+
+def test_log_window_shows_what_was_logged_also_before_it_opened(qtbot, caplog):
+    caplog.set_level(logging.DEBUG, logger="dentsend")  # restored after the test
+    handler = install_handler()
+    try:
+        logging.getLogger("dentsend.test").warning("first message")
+        window = make_window(qtbot, log_handler=handler)
+        QTest.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        log_window = window.log_window
+        assert isinstance(log_window, LogWindow) and log_window.isVisible()
+        assert "first message" in log_window.text.toPlainText()
+        logging.getLogger("dentsend.test").warning("second message")
+        qtbot.waitUntil(lambda: "second message" in log_window.text.toPlainText())
+        logging.getLogger("dentsend.test").info("only details")
+        qtbot.waitUntil(lambda: "only details" in log_window.text.toPlainText())
+        log_window.level.setCurrentIndex(2)  # problems only
+        assert "only details" not in log_window.text.toPlainText()
+        assert "second message" in log_window.text.toPlainText()
+    finally:
+        remove_handler(handler)
+
+
+def test_sent_list_search_export_and_passphrase_recall(qtbot, tmp_path, monkeypatch):
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["intraoral"]])
+    outcome = create(qtbot, window)
+    QTest.keyClick(window, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    sent = window.sent_window
+    assert sent is not None and sent.table.rowCount() == 1
+    assert sent.table.item(0, 4).text() == outcome.parts[0].name
+    QTest.keyClicks(sent.search, "nothing-like-this")
+    qtbot.waitUntil(lambda: sent.table.rowCount() == 0)
+    sent.search.clear()
+    qtbot.waitUntil(lambda: sent.table.rowCount() == 1)
+
+    target = tmp_path / "sent.csv"
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
+    )
+    QTest.mouseClick(sent.export, Qt.MouseButton.LeftButton)
+    lines = target.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 2 and outcome.parts[0].name in lines[1]
+    assert outcome.passphrase not in target.read_text(encoding="utf-8-sig")
+
+    sent.table.selectRow(0)
+    shown: list[str] = []
+
+    def read_and_close() -> None:
+        box = QApplication.activeModalWidget()
+        shown.append(box.text())
+        box.close()
+
+    QTimer.singleShot(0, read_and_close)
+    QTest.mouseClick(sent.reveal, Qt.MouseButton.LeftButton)
+    assert outcome.passphrase in shown[0]
+
+
+def interactive_widgets(root: QWidget) -> list[QWidget]:
+    """Every control a user can reach, without Qt's own inner parts (scroll bars, the line
+    edit inside a spin box, a table's header)."""
+    kinds = (
+        QAbstractButton,
+        QLineEdit,
+        QPlainTextEdit,
+        QComboBox,
+        QAbstractSlider,
+        QAbstractSpinBox,
+        QAbstractItemView,
+        QProgressBar,
+    )
+    found = []
+    for widget in [root, *root.findChildren(QWidget)]:
+        if not isinstance(widget, kinds) or isinstance(widget, QScrollBar):
+            continue
+        if widget.objectName().startswith("qt_"):
+            continue
+        parent = widget.parentWidget()
+        if isinstance(parent, QAbstractSpinBox | QComboBox) or type(widget).__name__ in (
+            "QHeaderView",
+            "QTableCornerButton",
+        ):
+            continue
+        if parent is not None and (
+            isinstance(parent, QLineEdit)  # its clear button
+            or parent.inherits("QComboBoxPrivateContainer")  # a combo box's drop-down list
+            or parent.inherits("QToolBarExtension")
+        ):
+            continue
+        found.append(widget)
+    return found
+
+
+def test_every_control_has_an_accessible_name(qtbot):
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["intraoral"]])
+    create(qtbot, window)  # the result page is built too
+    window.show_log()
+    window.show_sent()
+    dialog = SettingsDialog(Settings(), window)
+    qtbot.addWidget(dialog)
+    unnamed = [
+        f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}"
+        for root in (window, window.log_window, window.sent_window, dialog)
+        for w in interactive_widgets(root)
+        if not w.accessibleName()
+    ]
+    remove_handler(window.log_handler)
+    assert unnamed == []
+
+
+def test_the_window_follows_a_dark_palette(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+
+    from dentsend.gui.widgets import Tone, tone_colors
+
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["export"]])
+    app = QApplication.instance()
+    light = app.palette()
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.Window, QColor(32, 33, 36))
+    dark.setColor(QPalette.ColorRole.WindowText, QColor(232, 234, 237))
+    try:
+        app.setPalette(dark)
+        qtbot.wait(50)
+        background, text = tone_colors(Tone.WARNING, app.palette())
+        assert background.lightnessF() < 0.5 < text.lightnessF()
+        assert background.name() in window.preview.check_banner.styleSheet()
+    finally:
+        app.setPalette(light)
+
+
+def test_shortcuts_reach_the_flow(qtbot):
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["export"]])
+    resolve_checks(qtbot, window)
+    with qtbot.waitSignal(window.package_created, timeout=60_000):
+        QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.currentWidget() is window.result_page
+    QTest.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.currentIndex() == 0 and window.model.entries == []
+    assert window.preview.viewer.message.startswith("Add radiographs")
+    assert QPoint(0, 0) == QPoint()  # the page switch needs no mouse
+
+
+RECORDER = """#!{python}
+import json, pathlib, sys
+pathlib.Path({log!r}).open("a", encoding="utf-8").write(json.dumps(sys.argv) + "\\n")
+"""
+
+
+def test_open_in_mail_client_hands_the_package_to_the_default_mail_program(qtbot, tmp_path):
+    """A Thunderbird-like default mailto handler (a recorder script) receives the package."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import unquote
+
+    from conftest import require_tool
+
+    require_tool("xdg-mime")
+    calls = tmp_path / "calls.jsonl"
+    program = tmp_path / "bin" / "thunderbird"
+    program.parent.mkdir()
+    program.write_text(RECORDER.format(python=sys.executable, log=str(calls)))
+    program.chmod(0o755)
+    applications = Path(os.environ["XDG_DATA_HOME"]) / "applications"
+    applications.mkdir(parents=True, exist_ok=True)
+    (applications / "recorder.desktop").write_text(
+        "[Desktop Entry]\nType=Application\nName=Recorder\n"
+        f"Exec={program} %u\nMimeType=x-scheme-handler/mailto;\n"
+    )
+    subprocess.run(
+        ["xdg-mime", "default", "recorder.desktop", "x-scheme-handler/mailto"], check=True
+    )
+
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["intraoral"]])
+    outcome = create(qtbot, window)
+    QTest.keyClicks(window.result_page.to, "dr.jones@example.org")
+    QTest.mouseClick(window.result_page.mail_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: calls.exists(), timeout=15_000)
+    argv = json.loads(calls.read_text().splitlines()[0])
+    assert argv[1] == "-compose"
+    assert f"attachment='file://{outcome.parts[0]}'" in unquote(argv[2])
+    assert "dr.jones@example.org" in argv[2]
+    assert outcome.passphrase not in argv[2]  # never in the mail
+    qtbot.waitUntil(lambda: window.result_page.handoff_label.isVisible(), timeout=10_000)
