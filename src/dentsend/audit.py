@@ -526,3 +526,63 @@ def _csv_cell(value: str | int) -> str | int:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record_sent` managed to keep."""
+
+    record_id: int | None
+    """The sent-log entry, or None if the log could not be written."""
+    passphrase_days: int
+    """For how many days the passphrase is kept for recall (0: not kept)."""
+
+
+def record_sent(
+    parts: Sequence[Path],
+    sha256: Sequence[str],
+    *,
+    format: str,
+    file_count: int,
+    payload_bytes: int,
+    deid_mode: str,
+    recipient: str = "",
+    certificates: Sequence[str] = (),
+    reference_code: str = "",
+    passphrase: str | None = None,
+    recall_days: int = 0,
+    sent_log: SentLog | None = None,
+) -> Recorded:
+    """Note a package just made in the sent-log and keep its passphrase for recall.
+
+    The one place both the command line and the app record a send. A log that cannot be written
+    does not undo the package (it exists and may be sent): the failure is logged and reported
+    as ``record_id=None``.
+    """
+    sent_log = sent_log or SentLog()
+    try:
+        record = SentRecord(
+            format="openpgp" if format.startswith("openpgp") else format,
+            packages=tuple(
+                PackageFile(path.name, digest, path.stat().st_size)
+                for path, digest in zip(parts, sha256, strict=True)
+            ),
+            file_count=file_count,
+            payload_bytes=payload_bytes,
+            deid_mode=deid_mode,
+            recipient=recipient,
+            certificates=tuple(certificates),
+            reference_code=reference_code,
+        )
+        record_id = sent_log.record(record)
+    except (DentsendError, OSError, sqlite3.Error) as exc:
+        log.warning("the sent-log could not be written: %s", exc)
+        return Recorded(None, 0)
+    kept = 0
+    if passphrase and recall_days > 0:
+        try:
+            if sent_log.remember_passphrase(record_id, passphrase, days=recall_days):
+                kept = recall_days
+        except DentsendError as exc:
+            log.warning("the passphrase could not be kept for recall: %s", exc)
+    return Recorded(record_id, kept)

@@ -170,7 +170,7 @@ def pack_and_record(
     for the disk, a keyring may wake up a daemon), which the GUI thread must not.
     A sent-log that cannot be written does not undo the package; it is logged.
     """
-    from dentsend.audit import PackageFile, SentLog, SentRecord
+    from dentsend.audit import record_sent
     from dentsend.pipeline import pack
 
     if request.format == "html":
@@ -179,31 +179,19 @@ def pack_and_record(
         from dentsend.gui.package_process import pack_in_process
 
         result = pack_in_process(request, progress=progress, cancel=cancel)
-    record_id: int | None = None
-    kept = 0
-    try:
-        record = SentRecord(
-            format=sent.format,
-            packages=tuple(
-                PackageFile(path.name, digest, path.stat().st_size)
-                for path, digest in zip(result.parts, result.sha256, strict=True)
-            ),
-            file_count=len(result.file_names),
-            payload_bytes=result.input_bytes,
-            deid_mode=sent.deid_mode,
-            certificates=sent.certificates,
-            reference_code=sent.reference_code,
-        )
-        sent_log = SentLog()
-        record_id = sent_log.record(record)
-        if (
-            sent.passphrase
-            and sent.recall_days > 0
-            and sent_log.remember_passphrase(record_id, sent.passphrase, days=sent.recall_days)
-        ):
-            kept = sent.recall_days
-    except (DentsendError, OSError) as exc:
-        log.warning("the sent-log could not be written: %s", exc)
+    recorded = record_sent(
+        result.parts,
+        result.sha256,
+        format=sent.format,
+        file_count=len(result.file_names),
+        payload_bytes=result.input_bytes,
+        deid_mode=sent.deid_mode,
+        certificates=sent.certificates,
+        reference_code=sent.reference_code,
+        passphrase=sent.passphrase,
+        recall_days=sent.recall_days,
+    )
+    record_id, kept = recorded.record_id, recorded.passphrase_days
     return Made(result, record_id, kept, tuple(request.recipients))
 
 
