@@ -9,8 +9,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
-from dentsend.gui.viewer import display_size, display_to_stored, stored_to_display
-from dentsend.render import apply_orientation
+from dentsend.render import apply_orientation, display_size, display_to_stored, stored_to_display
 from test_gui_support import SAMPLE, add_files, drag, entry_named, make_window, select
 
 

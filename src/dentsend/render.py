@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,6 +242,77 @@ def apply_orientation(image: NDArray[Any], orientation: int) -> NDArray[Any]:
     if orientation == 8:
         return np.rot90(image, 1)
     return image
+
+
+# --------------------------------------------------------------------------------------------
+# geometry between stored and displayed pixels (EXIF orientation)
+
+#: ``(x, y, width, height)`` in whole pixels.
+Rect = tuple[int, int, int, int]
+
+
+@cache
+def _orientation_axes(orientation: int) -> tuple[bool, bool, tuple[int, int], tuple[int, int]]:
+    """How displayed pixels map to stored ones under an EXIF orientation.
+
+    Found by pushing a small numbered array through :func:`apply_orientation` itself, so the
+    geometry and the pixels can never disagree. Returns whether the displayed origin is the
+    stored image's last column / last row, and the stored step for one displayed pixel to the
+    right and one down.
+    """
+    rows, columns = 2, 3
+    shown = apply_orientation(np.arange(rows * columns).reshape(rows, columns), orientation)
+
+    def stored(value: int) -> tuple[int, int]:
+        y, x = divmod(int(value), columns)
+        return x, y
+
+    origin, right, down = stored(shown[0, 0]), stored(shown[0, 1]), stored(shown[1, 0])
+    step_x = (right[0] - origin[0], right[1] - origin[1])
+    step_y = (down[0] - origin[0], down[1] - origin[1])
+    return origin[0] == columns - 1, origin[1] == rows - 1, step_x, step_y
+
+
+def display_size(orientation: int, rows: int, columns: int) -> tuple[int, int]:
+    """``(width, height)`` of an image as displayed."""
+    _, _, step_x, _ = _orientation_axes(orientation)
+    return (columns, rows) if step_x[0] != 0 else (rows, columns)
+
+
+def _display_point_to_stored(
+    x: int, y: int, orientation: int, rows: int, columns: int
+) -> tuple[int, int]:
+    at_last_x, at_last_y, step_x, step_y = _orientation_axes(orientation)
+    origin_x = columns - 1 if at_last_x else 0
+    origin_y = rows - 1 if at_last_y else 0
+    return origin_x + x * step_x[0] + y * step_y[0], origin_y + x * step_x[1] + y * step_y[1]
+
+
+def _stored_point_to_display(
+    x: int, y: int, orientation: int, rows: int, columns: int
+) -> tuple[int, int]:
+    at_last_x, at_last_y, step_x, step_y = _orientation_axes(orientation)
+    dx = x - (columns - 1 if at_last_x else 0)
+    dy = y - (rows - 1 if at_last_y else 0)
+    # The steps are orthonormal, so the inverse is the transpose.
+    return dx * step_x[0] + dy * step_x[1], dx * step_y[0] + dy * step_y[1]
+
+
+def _map_rect(rect: Rect, point_map: Callable[[int, int], tuple[int, int]]) -> Rect:
+    x, y, width, height = rect
+    x1, y1 = point_map(x, y)
+    x2, y2 = point_map(x + width - 1, y + height - 1)
+    return min(x1, x2), min(y1, y2), abs(x2 - x1) + 1, abs(y2 - y1) + 1
+
+
+def display_to_stored(rect: Rect, orientation: int, rows: int, columns: int) -> Rect:
+    """A box drawn on the displayed image, in the stored pixels' coordinates."""
+    return _map_rect(rect, lambda x, y: _display_point_to_stored(x, y, orientation, rows, columns))
+
+
+def stored_to_display(rect: Rect, orientation: int, rows: int, columns: int) -> Rect:
+    """A box in stored coordinates, where it appears on the displayed image."""
+    return _map_rect(rect, lambda x, y: _stored_point_to_display(x, y, orientation, rows, columns))
 
 
 def _to_uint8(unit: NDArray[np.float64]) -> NDArray[np.uint8]:

@@ -143,56 +143,20 @@ def _reason(radiograph: Radiograph) -> tuple[str, bool] | None:
 
 def display_size(radiograph: Radiograph) -> tuple[int, int]:
     """``(width, height)`` of the image as displayed (EXIF orientation applied)."""
-    *_, step_x, _ = _orientation_axes(radiograph.orientation)
-    return (
-        (radiograph.columns, radiograph.rows)
-        if step_x[0] != 0
-        else (radiograph.rows, radiograph.columns)
-    )
+    from dentsend.render import display_size as size_as_displayed
+
+    return size_as_displayed(radiograph.orientation, radiograph.rows, radiograph.columns)
 
 
 def display_box_to_stored(box: Box, radiograph: Radiograph) -> Box:
     """A box drawn on the image as displayed (``dentsend preview``, the viewers, the app: EXIF
-    orientation applied), in the stored-pixel coordinates that :class:`Box` and redaction use.
+    orientation applied), in the stored-pixel coordinates that :class:`Box` and redaction use."""
+    from dentsend.render import display_to_stored
 
-    The same mapping as :func:`dentsend.render.apply_orientation` by construction: the axes
-    are found by turning a tiny numbered image with it, so the two can never disagree.
-    """
-    at_last_x, at_last_y, step_x, step_y = _orientation_axes(radiograph.orientation)
-    origin_x = radiograph.columns - 1 if at_last_x else 0
-    origin_y = radiograph.rows - 1 if at_last_y else 0
-
-    def stored(x: int, y: int) -> tuple[int, int]:
-        return (
-            origin_x + x * step_x[0] + y * step_y[0],
-            origin_y + x * step_x[1] + y * step_y[1],
-        )
-
-    x1, y1 = stored(box.x, box.y)
-    x2, y2 = stored(box.x + box.width - 1, box.y + box.height - 1)
-    return Box(min(x1, x2), min(y1, y2), abs(x2 - x1) + 1, abs(y2 - y1) + 1)
-
-
-def _orientation_axes(
-    orientation: int,
-) -> tuple[bool, bool, tuple[int, int], tuple[int, int]]:
-    """Whether the displayed origin is the stored image's last column / last row, and the
-    stored step for one displayed pixel right and one down."""
-    import numpy as np
-
-    from dentsend.render import apply_orientation
-
-    rows, columns = 2, 3
-    shown = apply_orientation(np.arange(rows * columns).reshape(rows, columns), orientation)
-
-    def stored(value: int) -> tuple[int, int]:
-        y, x = divmod(int(value), columns)
-        return x, y
-
-    origin, right, down = stored(shown[0, 0]), stored(shown[0, 1]), stored(shown[1, 0])
-    step_x = (right[0] - origin[0], right[1] - origin[1])
-    step_y = (down[0] - origin[0], down[1] - origin[1])
-    return origin[0] == columns - 1, origin[1] == rows - 1, step_x, step_y
+    rect = (box.x, box.y, box.width, box.height)
+    return Box(
+        *display_to_stored(rect, radiograph.orientation, radiograph.rows, radiograph.columns)
+    )
 
 
 def check_boxes(radiograph: Radiograph, boxes: Sequence[Box]) -> None:

@@ -21,15 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from dentsend.gui.files import FileEntry, RectTuple
-from dentsend.gui.viewer import (
-    FrameSource,
-    ImageViewer,
-    Preview,
-    display_to_stored,
-    stored_to_display,
-)
+from dentsend.gui.viewer import FrameSource, ImageViewer, Preview
 from dentsend.gui.widgets import Banner, Tone, accessible
 from dentsend.gui.workers import Task, Workers
+from dentsend.render import display_to_stored, stored_to_display
 
 if TYPE_CHECKING:
     from dentsend.intake import Window

@@ -7,7 +7,8 @@ them on the render thread (see :mod:`dentsend.gui.workers`) and hands back a rea
 
 Coordinates: the viewer works in *display* coordinates (the image as shown, after a raster's
 EXIF orientation). Redaction boxes are kept and sent in the file's *stored* coordinates, which
-:func:`display_to_stored` and :func:`stored_to_display` translate between.
+:func:`dentsend.render.display_to_stored` and :func:`~dentsend.render.stored_to_display`
+translate between.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,79 +50,6 @@ MAX_ZOOM = 32.0
 
 # --------------------------------------------------------------------------------------------
 # stored ↔ display coordinates
-
-
-@cache
-def _orientation_axes(orientation: int) -> tuple[bool, bool, tuple[int, int], tuple[int, int]]:
-    """How display pixels map to stored ones under an EXIF orientation.
-
-    Found by pushing a small numbered array through the renderer's own
-    :func:`~dentsend.render.apply_orientation`, so the two can never disagree. Returns whether
-    the origin sits at the stored image's last column / last row, and the stored step for one
-    display pixel to the right and one down.
-    """
-    import numpy as np
-
-    from dentsend.render import apply_orientation
-
-    rows, columns = 2, 3
-    probe = np.arange(rows * columns).reshape(rows, columns)
-    shown = apply_orientation(probe, orientation)
-
-    def stored(value: int) -> tuple[int, int]:
-        y, x = divmod(int(value), columns)
-        return x, y
-
-    origin = stored(shown[0, 0])
-    right = stored(shown[0, 1])
-    down = stored(shown[1, 0])
-    step_x = (right[0] - origin[0], right[1] - origin[1])
-    step_y = (down[0] - origin[0], down[1] - origin[1])
-    return origin[0] == columns - 1, origin[1] == rows - 1, step_x, step_y
-
-
-def display_size(orientation: int, rows: int, columns: int) -> tuple[int, int]:
-    """``(width, height)`` of the image as displayed."""
-    _, _, step_x, _ = _orientation_axes(orientation)
-    return (columns, rows) if step_x[0] != 0 else (rows, columns)
-
-
-def _display_point_to_stored(
-    x: int, y: int, orientation: int, rows: int, columns: int
-) -> tuple[int, int]:
-    at_last_x, at_last_y, step_x, step_y = _orientation_axes(orientation)
-    origin_x = columns - 1 if at_last_x else 0
-    origin_y = rows - 1 if at_last_y else 0
-    return (
-        origin_x + x * step_x[0] + y * step_y[0],
-        origin_y + x * step_x[1] + y * step_y[1],
-    )
-
-
-def _stored_point_to_display(
-    x: int, y: int, orientation: int, rows: int, columns: int
-) -> tuple[int, int]:
-    at_last_x, at_last_y, step_x, step_y = _orientation_axes(orientation)
-    dx = x - (columns - 1 if at_last_x else 0)
-    dy = y - (rows - 1 if at_last_y else 0)
-    # The steps are orthonormal, so the inverse is the transpose.
-    return dx * step_x[0] + dy * step_x[1], dx * step_y[0] + dy * step_y[1]
-
-
-def _map_rect(rect: RectTuple, point_map: Any) -> RectTuple:
-    x, y, width, height = rect
-    x1, y1 = point_map(x, y)
-    x2, y2 = point_map(x + width - 1, y + height - 1)
-    return min(x1, x2), min(y1, y2), abs(x2 - x1) + 1, abs(y2 - y1) + 1
-
-
-def display_to_stored(rect: RectTuple, orientation: int, rows: int, columns: int) -> RectTuple:
-    """A box drawn on the display image, in the stored pixels' coordinates."""
-    return _map_rect(rect, lambda x, y: _display_point_to_stored(x, y, orientation, rows, columns))
-
-
-def stored_to_display(rect: RectTuple, orientation: int, rows: int, columns: int) -> RectTuple:
-    return _map_rect(rect, lambda x, y: _stored_point_to_display(x, y, orientation, rows, columns))
 
 
 def clip_rect(rect: QRectF, width: int, height: int) -> RectTuple | None:
