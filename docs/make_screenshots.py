@@ -2,7 +2,7 @@
 
 Run on a virtual screen, so the window looks as on a desktop (not the offscreen test platform)::
 
-    xvfb-run -a -s "-screen 0 1440x900x24" python -m dentsend.gui.screenshots docs/images
+    xvfb-run -a -s "-screen 0 1440x900x24" python docs/make_screenshots.py docs/images
 
 It drives the window the way a user would: adds the demo samples, covers the burned-in name on
 the panoramic with a redaction box, confirms the JPEG has no text, types a note, grabs the main
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         documents = args.documents or root / "home" / "dentist" / "Documents"
         os.environ["XDG_DOCUMENTS_DIR"] = str(documents)
         keyring.set_keyring(_ScreenshotKeyring())
+        # dentsend trusts only OS keychains (dentsend.keychain); this one is trusted by name
+        os.environ["DENTSEND_TRUSTED_KEYRING"] = f"{__name__}._ScreenshotKeyring"
         return _shoot(args.output)
 
 
