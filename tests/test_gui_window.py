@@ -308,3 +308,10 @@ def test_open_in_mail_client_hands_the_package_to_the_default_mail_program(qtbot
     assert "dr.jones@example.org" in argv[2]
     assert outcome.passphrase not in argv[2]  # never in the mail
     qtbot.waitUntil(lambda: window.result_page.handoff_label.isVisible(), timeout=10_000)
+    # the address typed after the package was made is noted in the sent-log
+    from dentsend.audit import SentLog
+
+    qtbot.waitUntil(
+        lambda: SentLog().get(outcome.record_id).recipient == "dr.jones@example.org",
+        timeout=10_000,
+    )

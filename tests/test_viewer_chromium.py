@@ -469,3 +469,32 @@ def test_zip_writer_zip64_and_many_entries(page: Any, bundle: Path, tmp_path: Pa
                 assert archive.read("f65599") == b"65599"
         if shutil.which("unzip"):
             subprocess.run(["unzip", "-tq", str(path)], check=True, capture_output=True)
+
+
+def test_a_file_that_fails_its_final_check_is_withdrawn(page: Any, tmp_path: Path) -> None:
+    """AES-GCM authenticates what the sender wrote; the SHA-256 of each decoded file checks the
+    page's own inflating. A mismatch (here written on purpose) must take everything back."""
+    from dentsend.bundle.records import encode_record
+    from dentsend.bundle.writer import BundleWriter
+
+    data = bytes(range(256)) * 64  # compresses, so the page inflates it
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    manifest = {
+        "format": "dentsend-manifest", "version": 1, "created": "2026-11-29T10:00:00Z",
+        "sender": "", "note": "", "part": 1, "parts": 1, "deidentification": "deidentified",
+        "files": [{"name": "notes.bin", "size": len(data), "sha256": wrong, "kind": "other"}],
+    }  # fmt: skip
+    path = tmp_path / "mismatch.html"
+    with path.open("wb") as out:
+        writer = BundleWriter(out, PASSPHRASE, files=1, input_bytes=len(data))
+        writer.add(encode_record("notes.bin", "file", data, compress=True, sha256=wrong))
+        manifest_bytes = json.dumps(manifest).encode()
+        writer.add(encode_record("manifest.json", "manifest", manifest_bytes, compress=False))
+        writer.close()
+    page.goto(path.as_uri())
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    alert = page.get_by_role("alert")
+    wait_until(lambda: "damaged" in (alert.text_content() or ""), "the damaged message")
+    assert page.locator("#app").is_hidden()
+    assert page.get_by_role("link", name=re.compile("Download")).count() == 0

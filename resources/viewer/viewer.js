@@ -337,7 +337,7 @@
 
     describeOrigin(manifest);
     describeNote(manifest);
-    buildFileList(entries);
+    $("files").replaceChildren(el("li", { class: "file checking", text: "Checking the files…" }));
     buildImages(entries);
 
     $("locked").hidden = true;
@@ -353,7 +353,31 @@
       $("stage").focus({ preventScroll: true });
     }
     renderThumbnails();
-    prepareZip();
+    // Downloads are offered once every file's SHA-256 is confirmed (DentsendBundle.open).
+    Promise.resolve(result.verified).then(
+      () => {
+        buildFileList(entries);
+        prepareZip();
+      },
+      () => withdrawApp()
+    );
+  }
+
+  // A file failed its final check after the images were shown: take everything back.
+  function withdrawApp() {
+    for (const url of app.urls) URL.revokeObjectURL(url);
+    app.urls = [];
+    app.files = [];
+    $("files").replaceChildren();
+    $("app").hidden = true;
+    document.body.classList.remove("unlocked");
+    $("locked").hidden = false;
+    $("progress").hidden = true;
+    $("passphrase").disabled = true;
+    $("toggle-pass").disabled = true;
+    $("unlock").disabled = true;
+    $("unlock").textContent = "Unlock";
+    showAlert(errorMessage({ kind: "damaged" }));
   }
 
   function describeOrigin(manifest) {

@@ -358,6 +358,13 @@ class SentLog:
             )
         return record_id
 
+    def set_recipient(self, record_id: int, recipient: str) -> None:
+        """Note the address a package was mailed to, when it is typed after the package was made
+        (the app's result page)."""
+        address = " ".join(recipient.split())
+        with self._write() as connection:
+            connection.execute("UPDATE sent SET recipient = ? WHERE id = ?", (address, record_id))
+
     def _rows(self, where: str = "", params: Sequence[Any] = ()) -> list[SentRecord]:
         with self._connect() as connection:
             rows = connection.execute(

@@ -11,6 +11,7 @@ it, nor the task bar, nor a screenshot of the title bar.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ from dentsend.gui.workers import Task, Workers
 from dentsend.settings import Settings, config_dir, load_settings, save_settings
 
 if TYPE_CHECKING:
+    from dentsend.handoff import Draft, HandoffResult
     from dentsend.pipeline import PackRequest, PackResult
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,19 @@ def pack_and_record(
     )
     record_id, kept = recorded.record_id, recorded.passphrase_days
     return Made(result, record_id, kept, tuple(request.recipients))
+
+
+def _hand_off_and_note(draft: Draft, record_id: int | None, settings: Settings) -> HandoffResult:
+    """In a worker: open the mail program, and note the address typed in the sent-log."""
+    from dentsend.audit import SentLog
+    from dentsend.handoff import hand_off
+
+    if record_id is not None and draft.to:
+        try:
+            SentLog().set_recipient(record_id, draft.to)
+        except (DentsendError, OSError, sqlite3.Error) as exc:
+            log.warning("the recipient could not be noted in the sent-log: %s", exc)
+    return hand_off(draft, settings=settings)
 
 
 class MainWindow(QMainWindow):
@@ -935,7 +950,7 @@ class MainWindow(QMainWindow):
         outcome = self.outcome
         if outcome is None:
             return
-        from dentsend.handoff import compose_draft, hand_off
+        from dentsend.handoff import compose_draft
 
         try:
             draft = compose_draft(
@@ -951,7 +966,7 @@ class MainWindow(QMainWindow):
         self.result_page.show_handoff("Opening your mail program…", "")
         self.workers.start(
             self.workers.quick_pool,
-            Task(hand_off, draft, settings=self.settings, name="hand off"),
+            Task(_hand_off_and_note, draft, outcome.record_id, self.settings, name="hand off"),
             on_finished=lambda result: self.result_page.show_handoff(
                 result.message, "" if result.opened_mail else result.text_to_paste
             ),
