@@ -269,7 +269,7 @@ def test_bad_files_are_named_and_the_rest_imported(
     assert captured.err.splitlines() == [
         "dentsend: letter.txt: is not an OpenPGP certificate (expected an .asc, .gpg, .pgp or "
         ".pub key file)",
-        "dentsend: gone.asc: no such file",
+        "dentsend: gone.asc: does not exist",
     ]
     assert "new: Anna Ortho" in captured.out
 

@@ -594,7 +594,7 @@ def test_refused_by_fingerprint_too_and_unknown_fingerprints(world: World) -> No
         _write(recipients=[revoked])
     with pytest.raises(DentsendError, match=r"no imported certificate has the fingerprint"):
         _write(recipients=["0123456789ABCDEF0123456789ABCDEF01234567"])
-    with pytest.raises(DentsendError, match=r"missing.asc: no such file"):
+    with pytest.raises(DentsendError, match=r"missing.asc: does not exist"):
         _write(recipients=[world.folder / "missing.asc"])
     with pytest.raises(DentsendError, match=r"at least one recipient or a passphrase"):
         _write()

@@ -39,3 +39,23 @@ def printable(text: str) -> str:
         else c
         for c in text
     )
+
+
+def read_user_file(path: Path | str, *, limit: int | None = None, what: str = "file") -> bytes:
+    """The bytes of a file the user named (only the first ``limit`` if given), or a
+    :class:`FileProblem` that says in the user's words why it cannot be read.
+
+    ``what`` names the kind of file in the message ("is a folder, not a key file").
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return handle.read() if limit is None else handle.read(limit)
+    except FileNotFoundError:
+        raise FileProblem(path, "does not exist") from None
+    except IsADirectoryError:
+        raise FileProblem(path, f"is a folder, not a {what}") from None
+    except PermissionError:
+        raise FileProblem(path, "cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise FileProblem(path, f"cannot be read ({exc.strerror or exc})") from None

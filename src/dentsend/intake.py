@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from dentsend.errors import FileProblem
+from dentsend.errors import FileProblem, read_user_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -269,18 +269,7 @@ def _looks_like_bare_dicom(head: bytes) -> bool:
 def load(path: Path | str) -> Radiograph:
     """Read a file's header and check it is a whole, decodable radiograph."""
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(512)
-    except IsADirectoryError:
-        raise FileProblem(path, "is a folder, not a file") from None
-    except FileNotFoundError:
-        raise FileProblem(path, "does not exist") from None
-    except PermissionError:
-        raise FileProblem(path, "cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise FileProblem(path, f"cannot be read ({exc.strerror or exc})") from None
-    return _load(path, head, None)
+    return _load(path, read_user_file(path, limit=512), None)
 
 
 def load_bytes(data: bytes, name: str) -> Radiograph:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from dentsend.errors import DentsendError
+from dentsend.errors import DentsendError, read_user_file
 
 WORDS = 6
 MIN_GUESSES = 10**12
@@ -107,12 +107,7 @@ def read_passphrase_file(path: Path) -> str:
     Only the first line counts, so a file written by ``echo`` works; leading and trailing
     spaces are ignored anyway by the normalisation both readers apply.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DentsendError(f"{path.name}: the passphrase file does not exist") from None
-    except OSError as exc:
-        raise DentsendError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_user_file(path, what="passphrase file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

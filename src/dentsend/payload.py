@@ -338,8 +338,11 @@ def histogram_window(
     rescale = _rescale(rg)
     first, last = (v * rescale["slope"] + rescale["intercept"] for v in picks)
     first, last = min(first, last), max(first, last)
-    return {"center": (first + last) / 2, "width": max(last - first, 1.0),
-            "explanation": "from histogram"}
+    return {
+        "center": (first + last) / 2,
+        "width": max(last - first, 1.0),
+        "explanation": "from histogram",
+    }
 
 
 def _pixel_data_offset(rg: Radiograph, data: bytes, expected: int) -> int | None:
@@ -364,8 +367,15 @@ def _pixel_data_offset(rg: Radiograph, data: bytes, expected: int) -> int | None
     return offset
 
 
-_DICOM_COLOURS = ("RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT",
-                  "YBR_PARTIAL_420")
+_DICOM_COLOURS = (
+    "RGB",
+    "PALETTE COLOR",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_ICT",
+    "YBR_RCT",
+    "YBR_PARTIAL_420",
+)
 _JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 #: Photometric interpretations whose JPEG frames a browser decodes to the right values.
 _BROWSER_JPEG = ("MONOCHROME1", "MONOCHROME2", "YBR_FULL", "YBR_FULL_422")
@@ -415,8 +425,7 @@ def _dicom_view(
         )
         if grey or (samples == 3 and rg.photometric == "RGB" and planar == 0):
             view = {"kind": "dicom-native", "offset": offset}
-            return _View(_image_entry(rg, **common, view=view), None, file_predict,
-                         compress_file)
+            return _View(_image_entry(rg, **common, view=view), None, file_predict, compress_file)
     if (
         ts == _JPEG_BASELINE
         and rg.frames == 1
@@ -426,7 +435,9 @@ def _dicom_view(
     ):
         record_name = unique_name(f"{name}.jpg", taken)
         image = _image_entry(
-            rg, **common, photometric="RGB" if samples == 3 else rg.photometric,
+            rg,
+            **common,
+            photometric="RGB" if samples == 3 else rg.photometric,
             view={"kind": "image", "record": record_name},
         )
         record = None
@@ -441,9 +452,14 @@ def _dicom_view(
     colour = not grey
     if not with_records:
         bits = 8 if rg.bits_allocated <= 8 and rg.photometric != "PALETTE COLOR" else 16
-        image = _image_entry(rg, **common, samples=3 if colour else 1, bits_allocated=bits,
-                             bits_stored=min(rg.bits_stored, bits) if grey else bits,
-                             photometric="RGB" if colour else rg.photometric)
+        image = _image_entry(
+            rg,
+            **common,
+            samples=3 if colour else 1,
+            bits_allocated=bits,
+            bits_stored=min(rg.bits_stored, bits) if grey else bits,
+            photometric="RGB" if colour else rg.photometric,
+        )
         return _View(image, None, None, compress_file)
     raw = _raw_values(rg)
     bits = raw.dtype.itemsize * 8
@@ -509,9 +525,7 @@ def _raw_record(name: str, values: np.ndarray) -> PayloadRecord:
     return PayloadRecord(name, "view", data, True, predict)
 
 
-def _raster_view(
-    rg: Radiograph, name: str, taken: set[str], *, with_records: bool
-) -> _View | None:
+def _raster_view(rg: Radiograph, name: str, taken: set[str], *, with_records: bool) -> _View | None:
     swap = rg.orientation in (5, 6, 7, 8)
     rows, columns = (rg.columns, rg.rows) if swap else (rg.rows, rg.columns)
     base = {

@@ -322,8 +322,15 @@ class _Job:
             records = builder.records_for(clean)
             entry = builder.entries.pop()
             pending = [
-                start_encoding(r.name, r.role, r.data, compress=r.compress, predict=r.predict,
-                               executor=pool, sha256=r.sha256)
+                start_encoding(
+                    r.name,
+                    r.role,
+                    r.data,
+                    compress=r.compress,
+                    predict=r.predict,
+                    executor=pool,
+                    sha256=r.sha256,
+                )
                 for r in records
             ]
             current = (len(clean.data), records[0].name, entry, pending)
@@ -401,8 +408,15 @@ class _Job:
         assert limit is not None and self.request.passphrase is not None
         # The page around the chunks, for the longest header and title a part can have.
         worst = Header(
-            salt=bytes(16), check=bytes(16), iterations=10**7, sender=self.request.practice_name,
-            created="9999-12-31", files=10**6, input_bytes=10**15, part=9999, parts=9999,
+            salt=bytes(16),
+            check=bytes(16),
+            iterations=10**7,
+            sender=self.request.practice_name,
+            created="9999-12-31",
+            files=10**6,
+            input_bytes=10**15,
+            part=9999,
+            parts=9999,
         )
         overhead = page_overhead(worst, default_title(self.request.practice_name, 9999, 9999))
         builder = self._builder(views=True)

@@ -45,7 +45,6 @@ _ASCII_SPACE = re.compile(r"[\t\n\f\r ]+")
 MAX_MANIFEST_BYTES = 64 << 20
 
 
-
 class Sink(Protocol):
     """Where a record's decoded bytes go (a file being written, in the second pass)."""
 
@@ -224,9 +223,7 @@ def _keys_for(header: Header, passphrase: str) -> Keys:
     return keys
 
 
-def _decrypt_stream(
-    source: BinaryIO, header_text: str, keys: Keys, parser: _StreamParser
-) -> None:
+def _decrypt_stream(source: BinaryIO, header_text: str, keys: Keys, parser: _StreamParser) -> None:
     aead = AESGCM(keys.key)
     aad = header_text.encode("ascii", "strict")
     for index, (text, last) in enumerate(_chunks(source)):

@@ -122,8 +122,10 @@ class RecordMeta:
         varint = predict is not None and predict.layout == VARINT
         if DEFLATE not in encodings and length != size and not varint:
             raise damaged("record: stored length differs from size")
-        if predict is not None and DEFLATE not in encodings and length > (
-            size - predict.length + predict.most_transformed
+        if (
+            predict is not None
+            and DEFLATE not in encodings
+            and length > (size - predict.length + predict.most_transformed)
         ):
             raise damaged("record: varints longer than their region can be")
         return cls(name, role, size, sha, length, tuple(encodings), predict)
@@ -247,8 +249,9 @@ class PendingRecord:
             length = sum(len(p) for p in pieces)
             if length <= size * (1 - MIN_SAVING):
                 encodings = (PREDICT, DEFLATE) if self.predict is not None else (DEFLATE,)
-                meta = RecordMeta(self.name, self.role, size, digest, length, encodings,
-                                  self.predict)
+                meta = RecordMeta(
+                    self.name, self.role, size, digest, length, encodings, self.predict
+                )
                 return EncodedRecord(meta, pieces)
         return EncodedRecord(RecordMeta(self.name, self.role, size, digest, size), [self.data])
 
@@ -274,8 +277,10 @@ def start_encoding(
     deflate = True
     if compress and data:
         predict, deflate = _planned(data, predict)
-        segments = [executor.submit(function, *arguments)
-                    for function, arguments in _jobs(data, predict, deflate)]
+        segments = [
+            executor.submit(function, *arguments)
+            for function, arguments in _jobs(data, predict, deflate)
+        ]
     return PendingRecord(name, role, data, predict, digest, segments, deflate)
 
 
@@ -292,7 +297,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _run_now(
-    name: str, role: str, data: bytes, *, compress: bool, predict: Predict | None,
+    name: str,
+    role: str,
+    data: bytes,
+    *,
+    compress: bool,
+    predict: Predict | None,
     sha256: str | None,
 ) -> PendingRecord:
     digest = _now(sha256 or _sha256(data))
@@ -300,8 +310,9 @@ def _run_now(
     deflate = True
     if compress and data:
         predict, deflate = _planned(data, predict)
-        segments = [_now(function(*arguments))
-                    for function, arguments in _jobs(data, predict, deflate)]
+        segments = [
+            _now(function(*arguments)) for function, arguments in _jobs(data, predict, deflate)
+        ]
     return PendingRecord(name, role, data, predict, digest, segments, deflate)
 
 

@@ -295,8 +295,15 @@ def write_bundle(
             previous_entry: dict[str, object] = {}
             for item, size in zip(files, sizes, strict=True):
                 pending = [
-                    start_encoding(r.name, r.role, r.data, compress=r.compress,
-                                   predict=r.predict, executor=pool, sha256=r.sha256)
+                    start_encoding(
+                        r.name,
+                        r.role,
+                        r.data,
+                        compress=r.compress,
+                        predict=r.predict,
+                        executor=pool,
+                        sha256=r.sha256,
+                    )
                     for r in builder.records_for(_loaded(item))  # type: ignore[arg-type]
                 ]
                 entry = builder.entries[-1]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dentsend.cli import EXIT_FAILURE, EXIT_OK, UsageError
-from dentsend.errors import DentsendError, FileProblem
+from dentsend.errors import DentsendError, FileProblem, read_user_file
 
 
 def register(subparsers: Any) -> None:
@@ -26,15 +26,30 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("package", type=Path, metavar="PACKAGE")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
-                        help="folder for the files (created if missing)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the files (created if missing)",
+    )
     secret = parser.add_mutually_exclusive_group()
-    secret.add_argument("--passphrase-file", type=Path, metavar="F",
-                        help="the passphrase, on the first line of F")
-    secret.add_argument("--key", type=Path, metavar="SECRET_KEY",
-                        help="an OpenPGP secret key file (default: the practice's key)")
-    parser.add_argument("--key-passphrase-file", type=Path, metavar="F",
-                        help="the passphrase of the --key secret key, on the first line of F")
+    secret.add_argument(
+        "--passphrase-file", type=Path, metavar="F", help="the passphrase, on the first line of F"
+    )
+    secret.add_argument(
+        "--key",
+        type=Path,
+        metavar="SECRET_KEY",
+        help="an OpenPGP secret key file (default: the practice's key)",
+    )
+    parser.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="F",
+        help="the passphrase of the --key secret key, on the first line of F",
+    )
     parser.set_defaults(handler=run_open)
 
 
@@ -56,15 +71,7 @@ def run_open(args: argparse.Namespace) -> int:
     package: Path = args.package
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output} is a file; give a folder")
-    try:
-        with package.open("rb") as f:
-            head = f.read(4096)
-    except FileNotFoundError:
-        raise FileProblem(package, "does not exist") from None
-    except IsADirectoryError:
-        raise FileProblem(package, "is a folder, not a package") from None
-    except OSError as exc:
-        raise FileProblem(package, f"cannot be read ({exc.strerror or exc})") from None
+    head = read_user_file(package, limit=4096, what="package")
 
     from dentsend.bundle import is_bundle
     from dentsend.openpgp import is_openpgp

@@ -26,7 +26,7 @@ from dentsend.deid.redact import (
     redact_raster,
 )
 from dentsend.deid.report import Change, FileReport
-from dentsend.errors import DentsendError, FileProblem
+from dentsend.errors import DentsendError, FileProblem, read_user_file
 from dentsend.intake import Kind, Radiograph, load_bytes
 
 log = logging.getLogger(__name__)
@@ -220,10 +220,7 @@ def practice_secret() -> bytes:
 def _source_bytes(radiograph: Radiograph) -> bytes:
     if radiograph.data is not None:
         return radiograph.data
-    try:
-        return Path(radiograph.path).read_bytes()
-    except OSError as exc:
-        raise FileProblem(radiograph.path, f"cannot be read ({exc.strerror or exc})") from None
+    return read_user_file(radiograph.path)
 
 
 @contextmanager

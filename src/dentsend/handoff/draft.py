@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from dentsend.atomic import atomic_write
-from dentsend.errors import DentsendError, FileProblem
+from dentsend.errors import DentsendError, FileProblem, read_user_file
 from dentsend.settings import Settings
 
 FORMATS = ("html", "openpgp")
@@ -223,10 +223,7 @@ def build_eml(draft: Draft, *, now: datetime | None = None) -> bytes:
     message["X-Unsent"] = "1"
     message.set_content(draft.body)
     for path in draft.attachments:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise FileProblem(path, f"cannot be read ({exc.strerror or exc})") from None
+        data = read_user_file(path, what="package")
         # Opaque on purpose: an HTML package typed text/html is rendered inline by some mail
         # programs, and application/pgp-encrypted means a PGP/MIME part, which this is not.
         message.add_attachment(

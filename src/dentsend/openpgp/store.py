@@ -26,7 +26,7 @@ import pysequoia
 from pysequoia.packet import PacketPile, Tag
 
 from dentsend.atomic import atomic_write
-from dentsend.errors import DentsendError
+from dentsend.errors import DentsendError, FileProblem, read_user_file
 from dentsend.openpgp import certs, keygen, packets, selfsig
 from dentsend.openpgp.certs import CertInfo
 from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
@@ -81,17 +81,10 @@ def normalise_fingerprint(text: str) -> str | None:
 
 def read_key_file(path: Path) -> bytes:
     """A certificate or key file's bytes, with size and existence checks."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_KEY_FILE_BYTES:
-            raise DentsendError(f"{path.name}: is too large to be an OpenPGP key ({size} bytes)")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DentsendError(f"{path.name}: no such file") from None
-    except IsADirectoryError:
-        raise DentsendError(f"{path.name}: is a folder, not a key file") from None
-    except OSError as exc:
-        raise DentsendError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    data = read_user_file(path, limit=MAX_KEY_FILE_BYTES + 1, what="key file")
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise FileProblem(path, "is too large to be an OpenPGP key")
+    return data
 
 
 def parse_certs(data: bytes, name: str) -> list[pysequoia.Cert]:
