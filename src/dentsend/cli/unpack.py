@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dentsend.cli import EXIT_FAILURE, EXIT_OK, UsageError
-from dentsend.errors import DentsendError, FileProblem, read_user_file
+from dentsend.errors import DentsendError, FileProblem, printable, read_user_file
 
 
 def register(subparsers: Any) -> None:
@@ -96,15 +96,14 @@ def _open_bundle(args: argparse.Namespace, package: Path) -> int:
         print(f"dentsend: this is part {header.part} of {header.parts}", file=sys.stderr)
     note = opened.manifest.get("note")
     if isinstance(note, str) and note.strip():
-        print(f"dentsend: note from the sender: {_printable(note)}", file=sys.stderr)
+        # printable(): a hostile note must not drive the terminal
+        first, *more = [printable(line) for line in note[:2000].splitlines()] or [""]
+        print(f"dentsend: note from the sender: {first}", file=sys.stderr)
+        for line in more:
+            print(f"  {line}", file=sys.stderr)
     for path in written:
         print(path)
     return EXIT_OK
-
-
-def _printable(text: str) -> str:
-    """A hostile note must not drive the terminal (escape sequences): controls become spaces."""
-    return "".join(c if c.isprintable() else " " for c in text)[:2000]
 
 
 def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
@@ -126,7 +125,7 @@ def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
         passphrase=_passphrase(args, required=False),
     )
     del data
-    signer = _printable(opened.signer or opened.signer_key or "an unknown key")
+    signer = printable(opened.signer or opened.signer_key or "an unknown key")[:300]
     if opened.signature == BAD:
         raise DentsendError(
             f"{package.name}: the signature does not match (by {signer}); the package may have "

@@ -23,6 +23,7 @@ from typing import Any
 
 import pysequoia
 
+from dentsend.errors import printable as escaped
 from dentsend.openpgp import keygen, packets, selfsig
 from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
 
@@ -148,9 +149,8 @@ def _day(moment: datetime) -> str:
 
 
 def printable(text: str) -> str:
-    """A User ID as it may be shown in a terminal or a dialog: no control characters."""
-    cleaned = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
-    return cleaned[:200]
+    """A User ID as it may be shown in a terminal or a dialog: control characters escaped."""
+    return escaped(text)[:200]
 
 
 def inspect(cert: pysequoia.Cert, *, now: datetime | None = None) -> CertInfo:
