@@ -593,3 +593,14 @@ def record_sent(
         except DentsendError as exc:
             log.warning("the passphrase could not be kept for recall: %s", exc)
     return Recorded(record_id, kept)
+
+
+def note_recipient(record_id: int, recipient: str, *, sent_log: SentLog | None = None) -> bool:
+    """Add the address a package was mailed to, typed after it was made; like
+    :func:`record_sent`, a log that cannot be written is logged, not raised."""
+    try:
+        (sent_log or SentLog()).set_recipient(record_id, recipient)
+    except (DentsendError, OSError, sqlite3.Error) as exc:
+        log.warning("the recipient could not be noted in the sent-log: %s", exc)
+        return False
+    return True

@@ -11,7 +11,6 @@ it, nor the task bar, nor a screenshot of the title bar.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -199,14 +198,11 @@ def pack_and_record(
 
 def _hand_off_and_note(draft: Draft, record_id: int | None, settings: Settings) -> HandoffResult:
     """In a worker: open the mail program, and note the address typed in the sent-log."""
-    from dentsend.audit import SentLog
+    from dentsend.audit import note_recipient
     from dentsend.handoff import hand_off
 
     if record_id is not None and draft.to:
-        try:
-            SentLog().set_recipient(record_id, draft.to)
-        except (DentsendError, OSError, sqlite3.Error) as exc:
-            log.warning("the recipient could not be noted in the sent-log: %s", exc)
+        note_recipient(record_id, draft.to)
     return hand_off(draft, settings=settings)
 
 
