@@ -76,6 +76,8 @@ def unlock(page: Any, bundle: Path, passphrase: str = PASSPHRASE) -> None:
     page.get_by_label("Passphrase").fill(passphrase)
     page.get_by_role("button", name="Unlock").click()
     page.get_by_role("link", name="Download all").wait_for()
+    # Downloads are listed only once every file's SHA-256 is confirmed, after the first paint.
+    page.locator("#files li.checking").wait_for(state="detached")
 
 
 def show(page: Any, name: str) -> None:
