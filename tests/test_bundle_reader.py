@@ -13,7 +13,7 @@ import pytest
 
 from dentsend.bundle import BundleError, extract_bundle, verify_bundle, write_bundle
 from dentsend.bundle.format import MIN_ITERATIONS
-from dentsend.bundle.records import RecordMeta
+from dentsend.bundle.records import RecordMeta, encode_record
 from dentsend.bundle.writer import BundleWriter
 
 PASSPHRASE = "quiver lantern oyster gravel"
@@ -145,6 +145,22 @@ def test_hostile_names_are_made_safe_on_disk(tmp_path: Path) -> None:
     ])
     assert all(p.parent == tmp_path / "out" for p in written)
     assert (tmp_path / "out" / "_CON.txt").read_bytes() == b"CON.txt"
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    data = bytes(64 << 20)
+    path = tmp_path / "bomb.html"
+    with path.open("wb") as out:
+        writer = BundleWriter(out, PASSPHRASE, files=1, iterations=MIN_ITERATIONS)
+        writer.add(encode_record("bomb.dcm", "file", data, compress=True))
+        manifest = _manifest([("bomb.dcm", data)])
+        writer.add(encode_record("manifest.json", "manifest", manifest, compress=False))
+        writer.close()
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(BundleError, match="far more than its own size") as error:
+        extract_bundle(path, PASSPHRASE, tmp_path / "out")
+    assert str(error.value).startswith("bomb.html: ")
+    assert not (tmp_path / "out").exists()
 
 
 def test_existing_files_are_never_overwritten(tmp_path: Path) -> None:

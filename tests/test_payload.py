@@ -25,8 +25,8 @@ from dentsend.payload import (
     PayloadBuilder,
     PayloadRecord,
     ReceivedZip,
+    UnpackLimits,
     UnsafeArchive,
-    ZipLimits,
     package_name,
     safe_output_name,
     unique_name,
@@ -223,6 +223,11 @@ def test_names_are_unique_and_valid() -> None:
         ("name.\u0000.", "name._"),
         ("...", "file"),
         ("report. ", "report"),
+        ("x\u202egpj.exe", "x_gpj.exe"),  # right-to-left override: would show as "xexe.jpg"
+        ("a\x85b\u200b.dcm", "a_b_.dcm"),
+        ("nul .txt", "_nul .txt"),
+        ("CONIN$", "_CONIN$"),
+        ("clock$.dcm", "_clock$.dcm"),
     ],
 )
 def test_safe_output_names(hostile: str, safe: str) -> None:
@@ -278,9 +283,24 @@ def test_hostile_zips_are_refused(entries: list[tuple[Any, bytes]], why: str) ->
 def test_zip_limits_on_total_size_and_count() -> None:
     data = _zip([(f"f{i}.dcm", bytes(1000)) for i in range(20)])
     with pytest.raises(UnsafeArchive, match="more than dentsend accepts"):
-        ReceivedZip(data, limits=ZipLimits(max_total=10_000))
+        ReceivedZip(data, limits=UnpackLimits(max_total=10_000))
     with pytest.raises(UnsafeArchive, match="too many files"):
-        ReceivedZip(data, limits=ZipLimits(max_entries=10))
+        ReceivedZip(data, limits=UnpackLimits(max_entries=10))
+
+
+def test_many_small_bombs_are_refused_together() -> None:
+    data = _zip([(f"f{i}.dcm", bytes(1 << 20)) for i in range(40)])  # each under the 16 MiB floor
+    assert len(data) < 200_000
+    with pytest.raises(UnsafeArchive, match="the archive expands too much"):
+        ReceivedZip(data)
+
+
+def test_a_file_the_manifest_leaves_out_is_refused() -> None:
+    """Unlisted files would escape the SHA-256 check, so an archive with one is not opened."""
+    manifest = {"format": "dentsend-manifest", "version": 1, "files": []}
+    data = _zip([("a.dcm", b"x"), ("manifest.json", json.dumps(manifest).encode())])
+    with pytest.raises(UnsafeArchive, match=r"'a\.dcm' is in the archive but not in its manifest"):
+        ReceivedZip(data).check()
 
 
 def test_a_zip_that_disagrees_with_its_manifest_is_refused() -> None:
@@ -316,4 +336,15 @@ def test_output_folder_is_all_or_nothing(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["a.dcm"]
     with pytest.raises(DentsendError, match=r"already holds a\.dcm"):
         OutputFolder(tmp_path).plan(["a.dcm"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dcm"]
+
+
+def test_a_file_that_appears_before_commit_is_not_replaced(tmp_path: Path) -> None:
+    out = OutputFolder(tmp_path)
+    with pytest.raises(DentsendError, match="appeared in the output folder meanwhile"), out:
+        with out.create("a.dcm") as handle:
+            handle.write(b"received")
+        (tmp_path / "a.dcm").write_bytes(b"mine")
+        out.commit()
+    assert (tmp_path / "a.dcm").read_bytes() == b"mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dcm"]

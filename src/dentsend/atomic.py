@@ -39,7 +39,7 @@ def atomic_write(path: Path | str, *, overwrite: bool = True) -> Iterator[Binary
         if overwrite:
             temp.replace(target)
         else:
-            _move_without_replacing(temp, target)
+            move_without_replacing(temp, target)
         _sync_folder(folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -47,7 +47,7 @@ def atomic_write(path: Path | str, *, overwrite: bool = True) -> Iterator[Binary
         raise
 
 
-def _move_without_replacing(temp: Path, target: Path) -> None:
+def move_without_replacing(temp: Path, target: Path) -> None:
     """Rename ``temp`` to ``target`` only if ``target`` does not exist, atomically where the
     file system has hard links (a link fails if the name is taken)."""
     try:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
+from dentsend.atomic import move_without_replacing
 from dentsend.errors import DentsendError, FileProblem
 
 if TYPE_CHECKING:
@@ -83,7 +84,11 @@ class PayloadRecord:
 
 _FORBIDDEN_IN_PACKAGE = re.compile(r"[/\\\x00-\x1f\x7f]")
 _FORBIDDEN_ON_DISK = re.compile(r'[/\\\x00-\x1f\x7f<>:"|?*]')
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.IGNORECASE)
+# Windows ignores spaces and dots before the extension: "nul .txt" is the device too.
+_WINDOWS_RESERVED = re.compile(
+    r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)[ .]*(\..*)?$",
+    re.IGNORECASE,
+)
 _MAX_NAME_BYTES = 200
 
 
@@ -100,11 +105,21 @@ def _shorten(name: str, limit: int = _MAX_NAME_BYTES) -> str:
     return encoded.decode("utf-8", "ignore") + suffix
 
 
+def _visible(name: str) -> str:
+    """``name`` with invisible and direction-changing characters as ``_``: a right-to-left
+    override makes ``x\u202egpj.exe`` look like ``xexe.jpg``; lone surrogates cannot be saved."""
+    return "".join(
+        "_"
+        if 0xD800 <= ord(c) <= 0xDFFF or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+        else c
+        for c in name
+    )
+
+
 def package_name(name: str) -> str:
     """A name the format accepts, changed as little as possible (keep mode keeps names)."""
     name = unicodedata.normalize("NFC", name).strip()
-    name = _FORBIDDEN_IN_PACKAGE.sub("_", name).lstrip(".")
-    name = "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else "_" for c in name)
+    name = _visible(_FORBIDDEN_IN_PACKAGE.sub("_", name)).lstrip(".")
     return _shorten(name.strip()) or "file"
 
 
@@ -115,8 +130,7 @@ def safe_output_name(name: str) -> str:
     bytes, trailing dots or spaces that Windows drops, hidden dot-files.
     """
     name = unicodedata.normalize("NFC", name)
-    name = _FORBIDDEN_ON_DISK.sub("_", name)
-    name = "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else "_" for c in name)
+    name = _visible(_FORBIDDEN_ON_DISK.sub("_", name))
     name = name.strip().strip(".").strip()
     name = name.lstrip(".") or "file"
     if _WINDOWS_RESERVED.match(name):
@@ -614,15 +628,20 @@ class UnsafeArchive(DentsendError):
 
 
 @dataclass(frozen=True)
-class ZipLimits:
-    """How much a received ZIP may unpack to (zip bombs stop here)."""
+class UnpackLimits:
+    """How much a received package may unpack to: the ZIP inside an OpenPGP message, or the
+    records of an HTML package. Bombs stop here, before anything is decoded or written."""
 
     max_entries: int = 10_000
     max_total: int = 16 << 30
     max_entry: int = 4 << 30
-    #: Larger entries may not expand more than this (radiograph ZIPs reach ~20×; bombs, 1000×).
+    #: Radiographs compress 1.5–20×; a bomb reaches 1000× and more.
     max_ratio: float = 200.0
+    #: Up to this much, any ratio is accepted (a few blank test images compress very well).
     ratio_applies_above: int = 16 << 20
+
+    def expands_too_much(self, unpacked: int, packed: int) -> bool:
+        return unpacked > self.ratio_applies_above and unpacked > self.max_ratio * max(packed, 1)
 
 
 def is_zip(head: bytes) -> bool:
@@ -643,8 +662,9 @@ class ReceivedZip:
     passed, :meth:`extract` writes the files.
     """
 
-    def __init__(self, data: bytes, *, limits: ZipLimits | None = None) -> None:
-        self.limits = limits or ZipLimits()
+    def __init__(self, data: bytes, *, limits: UnpackLimits | None = None) -> None:
+        self.limits = limits or UnpackLimits()
+        self._packed = len(data)
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -676,14 +696,13 @@ class ReceivedZip:
             seen.add(key)
             if info.file_size > self.limits.max_entry:
                 raise UnsafeArchive(f"{raw!r} in the archive is too large to unpack")
-            if (
-                info.file_size > self.limits.ratio_applies_above
-                and info.file_size > self.limits.max_ratio * max(info.compress_size, 1)
-            ):
+            if self.limits.expands_too_much(info.file_size, info.compress_size):
                 raise UnsafeArchive(f"{raw!r} expands too much to be genuine (a zip bomb)")
             total += info.file_size
             if total > self.limits.max_total:
                 raise UnsafeArchive("the archive unpacks to more than dentsend accepts")
+            if self.limits.expands_too_much(total, self._packed):
+                raise UnsafeArchive("the archive expands too much to be genuine (a zip bomb)")
             entries.append(ZipEntry(raw, info))
         return entries
 
@@ -726,6 +745,7 @@ class ReceivedZip:
         files = self.manifest.get("files")
         if not isinstance(files, list):
             raise UnsafeArchive("the archive's manifest is damaged")
+        listed = {MANIFEST_NAME}
         for item in files:
             if not isinstance(item, dict):
                 raise UnsafeArchive("the archive's manifest is damaged")
@@ -734,6 +754,10 @@ class ReceivedZip:
                 raise UnsafeArchive(f"a file the manifest lists is missing ({name!r})")
             if digests[name] != (item.get("size"), item.get("sha256")):
                 raise UnsafeArchive(f"{name!r} differs from what the manifest says")
+            listed.add(name)
+        # Every file is checked against the manifest, so none may be left out of it.
+        for name in digests.keys() - listed:
+            raise UnsafeArchive(f"{name!r} is in the archive but not in its manifest")
 
     def output_name(self, entry: ZipEntry) -> str:
         """The name to save an entry under: the parts of a split package each keep their
@@ -824,12 +848,13 @@ class OutputFolder:
         done: list[Path] = []
         try:
             for temp, final in self._pending:
-                if final.exists():
+                try:
+                    move_without_replacing(temp, final)
+                except FileExistsError:
                     raise DentsendError(
                         f"{final.name} appeared in the output folder meanwhile; "
                         "nothing was overwritten"
-                    )
-                temp.replace(final)
+                    ) from None
                 done.append(final)
         except BaseException:
             for path in done:

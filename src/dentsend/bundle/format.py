@@ -78,6 +78,16 @@ def damaged(detail: str = "") -> BundleError:
     )
 
 
+def too_large(detail: str = "") -> BundleError:
+    """A package that would unpack to far more than a genuine one (a decompression bomb)."""
+    return BundleError(
+        "damaged",
+        "the package would unpack to far more than its own size, so it was not opened; "
+        "ask the sender for a new one",
+        detail,
+    )
+
+
 def newer_format() -> BundleError:
     return BundleError(
         "unsupported",

@@ -13,6 +13,7 @@ import binascii
 import hmac
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,9 +35,11 @@ from dentsend.bundle.format import (
     derive_keys,
     newer_format,
     nonce,
+    too_large,
 )
 from dentsend.bundle.page import is_chunk, is_header, iter_scripts
 from dentsend.bundle.records import RecordDecoder, RecordMeta
+from dentsend.payload import OutputFolder, UnpackLimits
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +124,13 @@ def _decode_base64(text: str) -> bytes:
 class _StreamParser:
     """The plaintext stream (format section 5), fed chunk by chunk."""
 
-    def __init__(self, open_record: Callable[[RecordMeta], Sink | None]) -> None:
+    def __init__(
+        self, open_record: Callable[[RecordMeta], Sink | None], *, packed: int, limits: UnpackLimits
+    ) -> None:
         self.open_record = open_record
+        self.packed = packed
+        self.limits = limits
+        self._unpacked = 0
         self.records: list[RecordMeta] = []
         self.manifest_bytes: bytes | None = None
         self._state = "magic"
@@ -173,6 +181,7 @@ class _StreamParser:
             meta = RecordMeta.parse(data)
             if meta.name in self._names:
                 raise damaged("stream: two records with one name")
+            self._check_expansion(meta)
             self._names.add(meta.name)
             if meta.role == "manifest":
                 if self.manifest_bytes is not None or self._manifest_buffer is not None:
@@ -186,6 +195,18 @@ class _StreamParser:
             self._state = "data"
             if meta.length == 0:
                 self._finish_record()
+
+    def _check_expansion(self, meta: RecordMeta) -> None:
+        """Refuse a bomb from the sizes records declare, before inflating any of it (a decoder
+        never yields more than its record declares)."""
+        self._unpacked += meta.size
+        limits = self.limits
+        if len(self.records) >= 2 * limits.max_entries + 1:
+            raise too_large("stream: too many records")
+        if meta.size > limits.max_entry or self._unpacked > limits.max_total:
+            raise too_large(f"stream: unpacks to more than {limits.max_total} bytes")
+        if limits.expands_too_much(self._unpacked, self.packed):
+            raise too_large(f"stream: {self._unpacked} bytes from a {self.packed}-byte package")
 
     def _deliver(self, piece: bytes | memoryview) -> None:
         if self._manifest_buffer is not None:
@@ -275,14 +296,18 @@ def _check_manifest(header: Header, parser: _StreamParser) -> dict[str, Any]:
     return manifest
 
 
-def verify_bundle(path: Path, passphrase: str) -> OpenedBundle:
+def verify_bundle(
+    path: Path, passphrase: str, *, limits: UnpackLimits | None = None
+) -> OpenedBundle:
     """Authenticate and check everything; keep nothing but the descriptions."""
+    limits = limits or UnpackLimits()
     try:
         with path.open("rb") as source:
             header_text, header = read_header(source)
             keys = _keys_for(header, passphrase)
             source.seek(0)
-            parser = _StreamParser(lambda meta: None)
+            packed = os.fstat(source.fileno()).st_size
+            parser = _StreamParser(lambda meta: None, packed=packed, limits=limits)
             _decrypt_stream(source, header_text, keys, parser)
         manifest = _check_manifest(header, parser)
     except BundleError as error:
@@ -292,11 +317,12 @@ def verify_bundle(path: Path, passphrase: str) -> OpenedBundle:
     return OpenedBundle(header, manifest, parser.records)
 
 
-def extract_bundle(path: Path, passphrase: str, folder: Path) -> tuple[OpenedBundle, list[Path]]:
+def extract_bundle(
+    path: Path, passphrase: str, folder: Path, *, limits: UnpackLimits | None = None
+) -> tuple[OpenedBundle, list[Path]]:
     """Verify the bundle, then write its files and manifest into ``folder`` (all or nothing)."""
-    from dentsend.payload import OutputFolder
-
-    opened = verify_bundle(path, passphrase)
+    limits = limits or UnpackLimits()
+    opened = verify_bundle(path, passphrase, limits=limits)
     header = opened.header
 
     def output_name(meta: RecordMeta) -> str:
@@ -314,7 +340,7 @@ def extract_bundle(path: Path, passphrase: str, folder: Path) -> tuple[OpenedBun
                 return None
             return out.open_file(output_name(meta))
 
-        parser = _StreamParser(open_record)
+        parser = _StreamParser(open_record, packed=path.stat().st_size, limits=limits)
         try:
             with path.open("rb") as source:
                 header_text, header = read_header(source)

@@ -102,7 +102,7 @@ def _open_bundle(args: argparse.Namespace, package: Path) -> int:
         for line in more:
             print(f"  {line}", file=sys.stderr)
     for path in written:
-        print(path)
+        print(printable(str(path)))
     return EXIT_OK
 
 
@@ -162,7 +162,7 @@ def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
     }
     print(f"dentsend: {messages.get(opened.signature, 'not signed')}", file=sys.stderr)
     for path in written:
-        print(path)
+        print(printable(str(path)))
     return EXIT_OK if written else EXIT_FAILURE
 
 
