@@ -500,3 +500,34 @@ def test_a_file_that_fails_its_final_check_is_withdrawn(page: Any, tmp_path: Pat
     wait_until(lambda: "damaged" in (alert.text_content() or ""), "the damaged message")
     assert page.locator("#app").is_hidden()
     assert page.get_by_role("link", name=re.compile("Download")).count() == 0
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(page: Any, tmp_path: Path) -> None:
+    """64 MiB of zeros in a page of well under 1 MB: the page refuses it from the declared size,
+    as `dentsend open` does, instead of filling the browser's memory."""
+    from dentsend.bundle.records import encode_record
+    from dentsend.bundle.writer import BundleWriter
+
+    data = bytes(64 << 20)
+    manifest = {
+        "format": "dentsend-manifest", "version": 1, "created": "2026-11-29T10:00:00Z",
+        "sender": "", "note": "", "part": 1, "parts": 1, "deidentification": "deidentified",
+        "files": [{"name": "bomb.dcm", "size": len(data),
+                   "sha256": hashlib.sha256(data).hexdigest(), "kind": "other"}],
+    }  # fmt: skip
+    path = tmp_path / "bomb.html"
+    with path.open("wb") as out:
+        writer = BundleWriter(out, PASSPHRASE, files=1, input_bytes=len(data))
+        writer.add(encode_record("bomb.dcm", "file", data, compress=True))
+        manifest_bytes = json.dumps(manifest).encode()
+        writer.add(encode_record("manifest.json", "manifest", manifest_bytes, compress=False))
+        writer.close()
+    assert path.stat().st_size < 1 << 20
+    page.goto(path.as_uri())
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    alert = page.get_by_role("alert")
+    refused = "far more than its own size"
+    wait_until(lambda: refused in (alert.text_content() or ""), "the bomb alert")
+    assert page.locator("#app").is_hidden()
+    assert page.get_by_role("link", name=re.compile("Download")).count() == 0

@@ -84,12 +84,23 @@ const DentsendBundle = (() => {
       "This file was made in a format this page cannot read. Please ask the sender for a new one.",
     notBundle: "This page holds no dentsend package. Please ask the sender for a new one.",
     again: "The files were already unlocked in this page. To unlock them again, reload the page.",
+    bomb:
+      "This file would unpack to far more than its own size, so it was not opened. " +
+      "Please ask the sender for a new one.",
     tooLarge:
       "A file in this package is too large for this browser to hold in memory. Please try " +
       "another browser on a computer with more memory, or ask the sender to split the package.",
   };
 
   const damaged = () => new BundleError("damaged", MESSAGES.damaged);
+  const bomb = () => new BundleError("damaged", MESSAGES.bomb);
+
+  // The Python reader's expansion limits (format section 5): records may declare at most 16 GiB in
+  // all, 4 GiB each, and 200 times the page once past 16 MiB. A bomb stops before it is inflated.
+  const MAX_UNPACKED = 16 * 2 ** 30;
+  const MAX_RECORD_UNPACKED = 4 * 2 ** 30;
+  const MAX_EXPANSION = 200;
+  const EXPANSION_FREE = 16 * 2 ** 20;
   const unsupported = () => new BundleError("unsupported", MESSAGES.unsupported);
 
   function browserError(missing) {
@@ -637,7 +648,9 @@ const DentsendBundle = (() => {
   }
 
   class StreamParser {
-    constructor() {
+    constructor(packed) {
+      this.packed = packed;
+      this.unpacked = 0;
       this.state = "magic";
       this.need = 4;
       this.small = new Uint8Array(MAX_META_BYTES);
@@ -691,6 +704,14 @@ const DentsendBundle = (() => {
         const meta = parseMeta(data);
         if (this.names.has(meta.name)) throw damaged();
         this.names.add(meta.name);
+        this.unpacked += meta.size;
+        if (
+          meta.size > MAX_RECORD_UNPACKED ||
+          this.unpacked > MAX_UNPACKED ||
+          (this.unpacked > EXPANSION_FREE && this.unpacked > MAX_EXPANSION * this.packed)
+        ) {
+          throw bomb();
+        }
         if (meta.role === "manifest" && ++this.manifests > 1) throw damaged();
         this.decoder = new RecordDecoder(meta);
         this.state = "data";
@@ -795,7 +816,9 @@ const DentsendBundle = (() => {
     const count = elements.length;
     if (count === 0) throw damaged();
     const aad = encoder.encode(headerText);
-    const parser = new StreamParser();
+    // About the page's size, as the Python reader measures it: full chunks as base64, and the last.
+    const lastText = elements[count - 1].textContent.length;
+    const parser = new StreamParser(((count - 1) * (CHUNK_SIZE + TAG_SIZE) * 4) / 3 + lastText);
 
     const decrypt = (index) => {
       const element = elements[index];
