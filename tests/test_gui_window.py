@@ -120,6 +120,18 @@ def test_window_geometry_is_remembered(qtbot):
     assert again.middle_split.sizes() == sizes
 
 
+def test_the_first_window_fits_a_small_screen(qtbot):
+    """Without stored geometry the window takes at most the screen's free area (the offscreen
+    screen is 800 × 800; before, the window opened 880 px high, its step 5 off the screen)."""
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    available = window.screen().availableGeometry()
+    frame = window.frameGeometry()
+    assert frame.height() <= available.height()
+    assert available.contains(frame.topLeft())
+
+
 def test_log_window_shows_what_was_logged_also_before_it_opened(qtbot, caplog):
     caplog.set_level(logging.DEBUG, logger="dentsend")  # restored after the test
     handler = install_handler()

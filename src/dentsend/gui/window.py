@@ -508,11 +508,22 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1440, 880)
+            self._default_geometry()
         for key, splitter in (("main_split", self.main_split), ("middle_split", self.middle_split)):
             state = stored.value(key)
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
+
+    def _default_geometry(self) -> None:
+        """1440 × 880, or the screen's free area on a smaller screen (a 1366 × 768 laptop), centred:
+        a first window wider than the screen would hide step 5 off its edge."""
+        available = self.screen().availableGeometry()
+        # The frame (title bar, borders) is unknown before the first show: leave room for it.
+        width = min(1440, available.width() * 96 // 100)
+        self.resize(width, min(880, available.height() * 92 // 100))
+        frame = self.frameGeometry()
+        frame.moveCenter(available.center())
+        self.move(frame.topLeft())
 
     def save_geometry(self) -> None:
         stored = self._qsettings()
