@@ -222,3 +222,18 @@ def test_the_cli_leaves_nothing_in_files_or_names(planted: list[Path], tmp_path:
     assert not leaks(result.stdout.encode()) and not leaks(result.stderr.encode())
     # the report, kept locally, does list what was taken out
     assert FAKE["family"].encode() in report.read_bytes()
+
+
+def test_invalid_values_are_not_quoted_to_the_terminal(tmp_path: Path) -> None:
+    """pydicom warns about invalid values by quoting them; a UID or an over-long ID holding the
+    patient's name must not reach the terminal through such a warning."""
+    ds = base_dataset()
+    ds.PatientID = f"{FAKE['family']}-{FAKE['patient_id']}-" * 3  # longer than LO allows
+    ds.StudyInstanceUID = f"1.2.3.{FAKE['family']}"  # letters are not allowed in a UID
+    path = tmp_path / "IO-01.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    for command in (("inspect", path), ("preview", path, "-o", tmp_path / "p.png"),
+                    ("clean", path, "-o", tmp_path / "out", "--confirm-no-burned-in")):  # fmt: skip
+        result = run_cli(*command)
+        assert result.returncode == 0, result.stderr
+        assert not leaks(result.stderr.encode()), (command[0], result.stderr)

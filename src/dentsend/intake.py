@@ -360,7 +360,7 @@ def _load_dicom(path: Path, data: bytes | None, *, has_preamble: bool) -> Radiog
     from pydicom.errors import InvalidDicomError
     from pydicom.uid import UID
 
-    _register_decoders()
+    _configure_pydicom()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -676,20 +676,30 @@ def dicom_identifying_fields(ds: Dataset, table: Any) -> list[str]:
     return list(found)
 
 
-_decoders_registered = False
+_pydicom_configured = False
 
 
-def _register_decoders() -> None:
-    global _decoders_registered
-    if _decoders_registered:
+def _configure_pydicom() -> None:
+    """Once per process: dentsend's decoder plugin, and no value validation.
+
+    Practices export sloppy values (over-long IDs, letters in UIDs); dentsend reads them as
+    they are and reports what matters itself. pydicom's validation warnings would quote the
+    values, which may be patient data, into the terminal and any log collecting it.
+    """
+    global _pydicom_configured
+    if _pydicom_configured:
         return
+    from pydicom import config
     from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+
+    config.settings.reading_validation_mode = config.IGNORE
+    config.settings.writing_validation_mode = config.IGNORE
 
     if "dentsend-gdcm-12bit" not in JPEGExtended12BitDecoder._available:
         JPEGExtended12BitDecoder.add_plugin(
             "dentsend-gdcm-12bit", ("dentsend.jpeg12", "_decode_frame")
         )
-    _decoders_registered = True
+    _pydicom_configured = True
 
 
 # --------------------------------------------------------------------------------------------
