@@ -23,9 +23,24 @@ SOURCE = REPO / "src"
 RESOURCES = REPO / "resources"
 ICONS = RESOURCES / "icons"
 
-APP_NAME = "dentsend"
-#: Reverse-DNS identity used everywhere: macOS bundle id, Linux desktop/AppStream id, icon name.
-APP_ID = "org.dentsend.dentsend"
+
+def _package_constant(name: str) -> str:
+    """A string constant of ``dentsend/__init__.py``, read from the checkout's source without
+    importing anything."""
+    init = SOURCE / "dentsend" / "__init__.py"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    raise RuntimeError(f"no {name} = '...' line in {init}")
+
+
+APP_NAME = _package_constant("APP_NAME")
+APP_ID = _package_constant("APP_ID")
 PUBLISHER = "dentsend contributors"
 DESCRIPTION = "Send dental radiographs to another doctor, de-identified and encrypted"
 
@@ -49,17 +64,8 @@ DOCUMENT_TYPES: dict[str, tuple[str, str]] = {
 
 
 def app_version() -> str:
-    """``dentsend.__version__`` read from the checkout's source, without importing anything."""
-    init = SOURCE / "dentsend" / "__init__.py"
-    for node in ast.parse(init.read_text(encoding="utf-8")).body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
-            return node.value.value
-    raise RuntimeError(f"no __version__ = '...' line in {init}")
+    """``dentsend.__version__``."""
+    return _package_constant("__version__")
 
 
 def version_tuple(version: str) -> tuple[int, int, int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
@@ -130,6 +131,51 @@ def test_the_first_window_fits_a_small_screen(qtbot):
     frame = window.frameGeometry()
     assert frame.height() <= available.height()
     assert available.contains(frame.topLeft())
+
+
+def test_files_the_system_opens_with_dentsend_are_added(qtbot):
+    """macOS hands "Open With › dentsend" and drops on the Dock icon to the running app as a
+    file-open event on the application, not on the command line."""
+    from PySide6.QtGui import QFileOpenEvent
+
+    from dentsend.gui.app import SystemFileOpen
+
+    window = make_window(qtbot)
+    receiver = SystemFileOpen(window)
+    app = QApplication.instance()
+    app.installEventFilter(receiver)
+    try:
+        sample = sample_paths()[0]
+        QApplication.sendEvent(app, QFileOpenEvent(str(sample)))
+        qtbot.waitUntil(
+            lambda: [e.path for e in window.model.entries] == [sample]
+            and window.model.loading_count == 0,
+            timeout=20_000,
+        )
+    finally:
+        app.removeEventFilter(receiver)
+
+
+def test_the_app_names_its_installed_launcher(tmp_path):
+    """The desktop file name (Wayland's app id: the window's icon and grouping) is the installed
+    .desktop file's; on Windows the same id is the shortcuts' AppUserModelID."""
+    import subprocess
+    import sys
+
+    from dentsend import APP_ID
+
+    code = (
+        "from dentsend.gui.app import create_application; "
+        "print(create_application().desktopFileName())"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout.strip() == APP_ID, result.stderr
+    root = Path(__file__).resolve().parent.parent / "installer"
+    assert (root / "linux" / f"{APP_ID}.desktop").is_file()
+    assert f'AppUserModelID: "{APP_ID}"' in (root / "windows" / "dentsend.iss").read_text()
 
 
 def test_log_window_shows_what_was_logged_also_before_it_opened(qtbot, caplog):

@@ -57,7 +57,10 @@ def test_default_mailto_handler_from_launchservices_preferences(tmp_path: Path) 
 
 
 def test_chain_follows_the_default_mail_program() -> None:
-    assert [h.name for h in macos_chain(default_bundle="com.microsoft.outlook")] == ["outlook-mac"]
+    assert [h.name for h in macos_chain(default_bundle="com.microsoft.outlook")] == [
+        "outlook-mac",
+        "outlook-mac-open",
+    ]
     assert [h.name for h in macos_chain(default_bundle="com.apple.mail")] == [
         "apple-mail",
         "apple-mail-open",
@@ -91,4 +94,6 @@ def test_osascript_passes_text_as_arguments_not_script(draft: Draft) -> None:
 
 def test_open_and_reveal_commands(draft: Draft) -> None:
     assert open_with_mail_command(draft) == ["open", "-a", "Mail", str(draft.attachments[0])]
+    outlook = open_with_mail_command(draft, "Microsoft Outlook")
+    assert outlook == ["open", "-a", "Microsoft Outlook", str(draft.attachments[0])]
     assert macos_reveal_command(draft.attachments[0]) == ["open", "-R", str(draft.attachments[0])]

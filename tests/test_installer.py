@@ -401,6 +401,8 @@ def test_the_app_bundle_declares_dicom_and_images(layout: ModuleType) -> None:
     assert plist["CFBundleIdentifier"] == APP_ID
     assert plist["CFBundleShortVersionString"] == __version__
     assert plist["NSHighResolutionCapable"] is True
+    # Without it macOS refuses the Apple Events that script Mail and Outlook (error -1743).
+    assert "mail program" in plist["NSAppleEventsUsageDescription"]
     assert re.fullmatch(r"\d+\.\d+", plist["LSMinimumSystemVersion"])
     content_types = {t for doc in plist["CFBundleDocumentTypes"] for t in doc["LSItemContentTypes"]}
     assert content_types == {
@@ -424,7 +426,11 @@ def test_the_app_bundle_declares_dicom_and_images(layout: ModuleType) -> None:
 def test_the_hardened_runtime_keeps_its_protections() -> None:
     with (INSTALLER / "macos" / "entitlements.plist").open("rb") as file:
         entitlements = plistlib.load(file)
-    assert entitlements == {"com.apple.security.cs.allow-unsigned-executable-memory": True}
+    # The one exception libffi needs, and Apple Events for the mail hand-off; nothing else.
+    assert entitlements == {
+        "com.apple.security.cs.allow-unsigned-executable-memory": True,
+        "com.apple.security.automation.apple-events": True,
+    }
     script = (INSTALLER / "macos" / "build_macos.sh").read_text(encoding="utf-8")
     for step in (
         "codesign --force --options runtime --timestamp --entitlements",

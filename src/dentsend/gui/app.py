@@ -20,6 +20,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from PySide6.QtCore import (  # noqa: E402
     QEvent,
@@ -29,6 +30,12 @@ from PySide6.QtCore import (  # noqa: E402
     QtMsgType,
     qInstallMessageHandler,
 )
+from PySide6.QtGui import QFileOpenEvent  # noqa: E402
+
+from dentsend import APP_ID  # noqa: E402
+
+if TYPE_CHECKING:
+    from dentsend.gui.window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +107,12 @@ def create_application() -> object:
     app.setApplicationName("dentsend")
     app.setApplicationDisplayName("dentsend")
     app.setOrganizationName("dentsend")
-    app.setDesktopFileName("dentsend")
+    # The installed launcher's name, so Wayland and the taskbar group the window with it.
+    app.setDesktopFileName(APP_ID)
+    if sys.platform == "win32":
+        import ctypes
+
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)
     from dentsend.gui.window import window_icon
 
     app.setWindowIcon(window_icon())
@@ -147,6 +159,7 @@ def run_app(files: list[str], demo: bool) -> int:
     window.show()
     if paths:
         window.add_paths(paths)
+    app.installEventFilter(SystemFileOpen(window))
     _purge_expired_passphrases(window)
 
     if os.environ.get(EXIT_AFTER_SHOW) == "1":
@@ -161,6 +174,26 @@ def run_app(files: list[str], demo: bool) -> int:
         window.installEventFilter(watcher)
     status = app.exec()
     return int(status)
+
+
+class SystemFileOpen(QObject):
+    """Files the system hands to the running app: on macOS, Finder's "Open With" and files
+    dropped on the Dock icon arrive as QFileOpenEvent, not on the command line."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.FileOpen:
+            return False
+        assert isinstance(event, QFileOpenEvent)
+        path = event.file() or event.url().toLocalFile()
+        if path:
+            self.window.add_paths([Path(path)])
+            self.window.raise_()
+            self.window.activateWindow()
+        return True
 
 
 class FirstPaint(QObject):

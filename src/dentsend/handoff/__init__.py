@@ -77,6 +77,7 @@ _LABELS = {
     "apple-mail": "Mail",
     "apple-mail-open": "Mail (attachment only)",
     "outlook-mac": "Microsoft Outlook",
+    "outlook-mac-open": "Microsoft Outlook (attachment only)",
     "thunderbird": "Thunderbird",
     "evolution": "Evolution",
     "kmail": "KMail",

@@ -101,8 +101,8 @@ def osascript_command(script: Sequence[str], draft: Draft) -> list[str]:
     return command
 
 
-def open_with_mail_command(draft: Draft) -> list[str]:
-    return ["open", "-a", "Mail", *[str(path) for path in draft.attachments]]
+def open_with_mail_command(draft: Draft, app: str = "Mail") -> list[str]:
+    return ["open", "-a", app, *[str(path) for path in draft.attachments]]
 
 
 def mailto_handler_from_launchservices(data: bytes) -> str | None:
@@ -214,10 +214,15 @@ class OutlookMacCompose(AppleScriptCompose):
 
 
 class AppleMailOpen:
-    """``open -a Mail FILE``: Mail makes a new message with the file attached (no text)."""
+    """``open -a Mail FILE``: Mail makes a new message with the file attached (no text).
+
+    The fallback when Apple Events are refused (the user said no to "dentsend wants to control
+    Mail", error -1743): opening a file with an app needs no permission.
+    """
 
     name = "apple-mail-open"
     label = "Mail"
+    app = "Mail"
 
     def __init__(self, *, env: Mapping[str, str] | None = None) -> None:
         self.env = env
@@ -227,26 +232,35 @@ class AppleMailOpen:
 
     def send(self, draft: Draft) -> HandoffResult:
         try:
-            status = launch(open_with_mail_command(draft), env=self.env)
+            status = launch(open_with_mail_command(draft, self.app), env=self.env)
         except OSError as exc:
             raise HandoffFailed(f"open could not be started ({exc.strerror}).") from None
         if status not in (None, 0):
-            raise HandoffFailed(f"open -a Mail ended with status {status}.")
+            raise HandoffFailed(f"open -a {self.app} ended with status {status}.")
         return HandoffResult.for_draft(
             draft,
             method=self.name,
             opened_mail=True,
             message=(
-                "Mail opened a new message with the package attached; paste the prepared "
-                "subject and text."
+                f"{self.label} opened a new message with the package attached; paste the "
+                "prepared subject and text."
             ),
         )
+
+
+class OutlookMacOpen(AppleMailOpen):
+    """``open -a "Microsoft Outlook" FILE``: the same, for Outlook."""
+
+    name = "outlook-mac-open"
+    label = "Microsoft Outlook"
+    app = "Microsoft Outlook"
 
 
 MACOS_HANDOFFS: dict[str, type[AppleScriptCompose] | type[AppleMailOpen]] = {
     "apple-mail": AppleMailCompose,
     "apple-mail-open": AppleMailOpen,
     "outlook-mac": OutlookMacCompose,
+    "outlook-mac-open": OutlookMacOpen,
 }
 
 
@@ -258,11 +272,11 @@ def macos_handoff(name: str, *, env: Mapping[str, str] | None = None) -> MailHan
 def macos_chain(
     *, env: Mapping[str, str] | None = None, default_bundle: str | None = None
 ) -> list[MailHandoff]:
-    """Outlook if it is the default; Mail (scripted, then ``open -a``) if Mail is; otherwise
+    """Outlook or Mail, whichever is the default (scripted, then ``open -a``); otherwise
     nothing, so the file is revealed rather than opening a mail program the user does not use."""
     bundle = (default_bundle or default_mailto_bundle_id()).lower()
     if bundle == OUTLOOK:
-        return [OutlookMacCompose(env=env)]
+        return [OutlookMacCompose(env=env), OutlookMacOpen(env=env)]
     if bundle == APPLE_MAIL:
         return [AppleMailCompose(env=env), AppleMailOpen(env=env)]
     log.info("the default mail program (%s) cannot be given attachments", bundle)
