@@ -144,8 +144,8 @@ def test_a_signature_inside_compressed_data_is_not_attributed_to_anyone(
     assert colleague.fingerprint[-16:] not in stderr and "Edda" not in stderr
 
 
-def test_a_message_for_someone_else_writes_nothing(
-    colleague: Colleague, practice: str, tmp_path: Path
+def test_a_message_for_someone_else_or_damaged_writes_nothing(
+    colleague: Colleague, practice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     not_ours = tmp_path / "not-ours.pgp"
     not_ours.write_bytes(colleague.gpg("--encrypt", "-r", colleague.fingerprint, input=b"x")[0])
@@ -153,11 +153,19 @@ def test_a_message_for_someone_else_writes_nothing(
     result = run_cli("open", not_ours, "-o", out)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"dentsend: this message is not encrypted to the practice's key (it is for key ID "
+        f"dentsend: not-ours.pgp: this message is not encrypted to the practice's key (it is "
+        f"for key ID "
         f"{result.stderr.split('key ID ')[1].split(')')[0]})"
     ]
     assert "Traceback" not in result.stderr
     assert not out.exists() or not any(out.iterdir())
+    damaged = tmp_path / "damaged.pgp"
+    data = colleague.gpg("--encrypt", "-r", practice, input=bytes(range(256)) * 400)[0]
+    damaged.write_bytes(data[: len(data) // 2])
+    assert main(["open", str(damaged), "-o", str(out)]) == 1  # in-process: the test keyring
+    err = capsys.readouterr().err
+    assert err.startswith("dentsend: damaged.pgp: the package is damaged"), err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_open_with_a_key_file_and_its_passphrase_file(colleague: Colleague, tmp_path: Path) -> None:
@@ -186,3 +194,30 @@ def test_open_with_a_key_file_and_its_passphrase_file(colleague: Colleague, tmp_
     assert failed.stderr.strip() == (
         "dentsend: script.asc: the passphrase for this secret key is wrong"
     )
+
+
+def test_no_sign_packs_without_the_practice_key(
+    colleague: Colleague, practice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Signing is optional: with the key's passphrase out of reach, --no-sign still packs."""
+    from dentsend.openpgp import store
+
+    store.forget_passphrase(practice)
+    passphrase = tmp_path / "pass.txt"
+    passphrase.write_text("ulcer molar tunnel quartz violet anchor\n")
+    dicom = fixture_file("ortho_photo_vl.dcm")
+    args = ["pack", str(dicom), "--pgp-passphrase", "--passphrase-file", str(passphrase),
+            "--confirm-no-burned-in"]  # fmt: skip
+    assert main([*args, "-o", str(tmp_path / "signed.pgp")]) == 1
+    assert "needs its passphrase to sign" in capsys.readouterr().err
+    assert not (tmp_path / "signed.pgp").exists()
+
+    package = tmp_path / "unsigned.pgp"
+    assert main([*args, "-o", str(package), "--no-sign"]) == 0
+    plaintext, status = colleague.gpg("--passphrase-file", passphrase, "--decrypt", package)
+    assert zipfile.is_zipfile(io.BytesIO(plaintext))
+    assert "VALIDSIG" not in status and "NEWSIG" not in status
+    with pytest.raises(SystemExit) as usage:
+        main([*args, "-o", str(tmp_path / "x.pgp"), "--no-sign", "--sign", str(dicom)])
+    assert usage.value.code == 2
+    assert "--sign and --no-sign exclude each other" in capsys.readouterr().err

@@ -76,6 +76,8 @@ class PackRequest:
     recipients: Sequence[str | Path] = ()
     sign_with: Path | None = None
     sign_passphrase: str | None = None
+    sign_with_own_key: bool = True
+    """Without ``sign_with``, sign OpenPGP packages with the practice's key, if there is one."""
     armor: bool = False
     note: str = ""
     practice_name: str = ""
@@ -576,6 +578,7 @@ class _Job:
                     recipients=list(request.recipients) if request.format == "openpgp" else [],
                     sign_with=request.sign_with,
                     sign_passphrase=request.sign_passphrase,
+                    sign_with_own_key=request.sign_with_own_key,
                     passphrase=request.passphrase if request.format != "openpgp" else None,
                     armor=request.armor,
                     literal_name="radiographs.zip",

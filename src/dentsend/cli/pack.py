@@ -76,6 +76,11 @@ def register(subparsers: Any) -> None:
         help="sign with this secret key file (default: the practice's key, if any)",
     )
     pgp.add_argument(
+        "--no-sign",
+        action="store_true",
+        help="do not sign (by default the practice's key signs OpenPGP packages, if there is one)",
+    )
+    pgp.add_argument(
         "--key-passphrase-file",
         type=Path,
         metavar="F",
@@ -141,6 +146,7 @@ def run_pack(args: argparse.Namespace) -> int:
     if fmt == "html":
         for flag, value in (
             ("--sign", args.sign),
+            ("--no-sign", args.no_sign),
             ("--armor", args.armor),
             ("--key-passphrase-file", args.key_passphrase_file),
         ):
@@ -148,6 +154,8 @@ def run_pack(args: argparse.Namespace) -> int:
                 raise UsageError(f"{flag} is for OpenPGP packages, not --html")
         if args.output.suffix.lower() not in (".html", ".htm"):
             raise UsageError("an HTML package needs a name ending in .html (-o OUT.html)")
+    if args.sign and args.no_sign:
+        raise UsageError("--sign and --no-sign exclude each other")
     if args.max_size is not None and not args.max_size > 0:
         raise UsageError("--max-size takes a size in MB, more than 0")
     if args.note and len(args.note) > 10_000:
@@ -177,6 +185,7 @@ def run_pack(args: argparse.Namespace) -> int:
         recipients=list(args.pgp or []),
         sign_with=args.sign,
         sign_passphrase=key_passphrase,
+        sign_with_own_key=not args.no_sign,
         armor=args.armor,
         note=args.note,
         practice_name=settings.practice_name,

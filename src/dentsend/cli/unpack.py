@@ -108,6 +108,7 @@ def _open_bundle(args: argparse.Namespace, package: Path) -> int:
 
 def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
     from dentsend.openpgp import BAD, GOOD, UNCHECKED, UNKNOWN_SIGNER, read_package
+    from dentsend.openpgp.message import KeyProblem
     from dentsend.passphrase import read_passphrase_file
     from dentsend.payload import OutputFolder, ReceivedZip, UnsafeArchive, is_zip
 
@@ -118,12 +119,17 @@ def _open_openpgp(args: argparse.Namespace, package: Path) -> int:
         data = package.read_bytes()
     except OSError as exc:
         raise FileProblem(package, f"cannot be read ({exc.strerror or exc})") from None
-    opened = read_package(
-        data,
-        key=args.key,
-        key_passphrase=key_passphrase,
-        passphrase=_passphrase(args, required=False),
-    )
+    try:
+        opened = read_package(
+            data,
+            key=args.key,
+            key_passphrase=key_passphrase,
+            passphrase=_passphrase(args, required=False),
+        )
+    except (FileProblem, KeyProblem):
+        raise  # about the key, which the message names
+    except DentsendError as exc:
+        raise DentsendError(f"{printable(package.name)}: {exc}") from None
     del data
     signer = printable(opened.signer or opened.signer_key or "an unknown key")[:300]
     if opened.signature == BAD:

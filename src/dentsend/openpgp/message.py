@@ -49,6 +49,11 @@ from dentsend.openpgp.packets import SEQUOIA_ERRORS, PacketError
 
 log = logging.getLogger(__name__)
 
+
+class KeyProblem(DentsendError):
+    """A secret key cannot be used (wrong passphrase, revoked, no key to sign with): the message
+    names the key, since the package it was meant for is not at fault."""
+
 UNSIGNED = "unsigned"
 GOOD = "good"
 BAD = "bad"
@@ -226,7 +231,7 @@ def _signer(sign_with: Path | None, passphrase: str | None, *, use_own: bool) ->
         return None
     unlock = passphrase if passphrase is not None else store.recall_passphrase(fingerprint)
     if unlock is None:
-        raise DentsendError(
+        raise KeyProblem(
             f"the practice's key {fingerprint} needs its passphrase to sign, and the OS keyring "
             "does not have it: give it with --key-passphrase-file"
         )
@@ -239,9 +244,9 @@ def unlock_secret_key(data: bytes, name: str, passphrase: str | None, *, purpose
         tsk = pysequoia.Tsk.from_bytes(data)
         has_secret, protected = keygen.secret_key_state(data)
     except SEQUOIA_ERRORS:  # PacketError is a ValueError
-        raise DentsendError(f"{name}: is not an OpenPGP secret key") from None
+        raise KeyProblem(f"{name}: is not an OpenPGP secret key") from None
     if not has_secret:
-        raise DentsendError(
+        raise KeyProblem(
             f"{name}: holds only a public certificate; a secret key file is needed to {purpose}"
         )
     info = certs.inspect(tsk.extract_certificate())
@@ -253,11 +258,11 @@ def unlock_secret_key(data: bytes, name: str, passphrase: str | None, *, purpose
     if purpose == "sign" and (
         info.revoked or (info.expires is not None and info.expires <= datetime.now(UTC))
     ):
-        raise DentsendError(f"{name}: the key {info.label} {info.problem}")
+        raise KeyProblem(f"{name}: the key {info.label} {info.problem}")
     if not capable:
-        raise DentsendError(f"{name}: the key {info.label} has no key to {purpose} with")
+        raise KeyProblem(f"{name}: the key {info.label} has no key to {purpose} with")
     if protected and passphrase is None:
-        raise DentsendError(
+        raise KeyProblem(
             f"{name}: the secret key is protected by a passphrase; give it with "
             "--key-passphrase-file"
         )
@@ -269,11 +274,11 @@ def unlock_secret_key(data: bytes, name: str, passphrase: str | None, *, purpose
         if "not encrypted" in message:  # some subkeys protected, this one not
             return make(None)
         if message.startswith("No suitable"):
-            raise DentsendError(
+            raise KeyProblem(
                 f"{name}: the key {info.label} has no valid key to {purpose} with "
                 "(expired or revoked)"
             ) from None
-        raise DentsendError(f"{name}: the passphrase for this secret key is wrong") from None
+        raise KeyProblem(f"{name}: the passphrase for this secret key is wrong") from None
 
 
 def _seipd_version(message: bytes) -> int | None:
@@ -433,7 +438,7 @@ def _openers(
             key_passphrase if key_passphrase is not None else store.recall_passphrase(fingerprint)
         )
         if unlock is None and store.protected(data):
-            raise DentsendError(
+            raise KeyProblem(
                 f"the practice's key {fingerprint} needs its passphrase, and the OS keyring does "
                 "not have it: give it with --key-passphrase-file"
             )
