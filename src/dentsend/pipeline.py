@@ -266,6 +266,8 @@ class _Job:
         self.created = datetime.now(UTC).replace(microsecond=0)
         self.reports: list[FileReport] = []
         self.names: list[str] = []
+        #: The user's file behind each name in the package, for messages about it.
+        self.sources: dict[str, Path] = {}
 
     def _deidentification(self) -> str:
         mode = self.request.deid.mode
@@ -335,6 +337,7 @@ class _Job:
                 )
                 for r in records
             ]
+            self.sources[records[0].name] = clean.report.source
             current = (len(clean.data), records[0].name, entry, pending)
             del clean, records
             if previous is not None:
@@ -446,9 +449,10 @@ class _Job:
                     current = _Part()
                     current.entries.append(entry)
                 if not fits(current, extra):
-                    raise DentsendError(
-                        f"{name}: alone is larger than the size limit of "
-                        f"{limit / 1e6:.3g} MB in an email; raise the limit or send it on its own"
+                    raise FileProblem(
+                        self.sources.get(name, Path(name)),
+                        f"alone is larger than the size limit of {limit / 1e6:.3g} MB in an "
+                        "email; raise the limit or send it on its own",
                     )
                 if current.spool is None:
                     current.spool = Spool(folder)
