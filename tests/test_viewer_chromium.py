@@ -197,7 +197,7 @@ def test_unlock_then_every_file_and_the_zip_are_byte_exact(
     archive_path.write_bytes(data)
     with zipfile.ZipFile(archive_path) as archive:
         assert archive.testzip() is None
-        assert archive.namelist() == ["manifest.json", *(item.name for item in inputs)]
+        assert archive.namelist() == [*(item.name for item in inputs), "manifest.json"]
         for item in inputs:
             assert archive.read(item.name) == item.data
         manifest = json.loads(archive.read("manifest.json"))

@@ -63,7 +63,7 @@ def new_zip(folder: Path, before: set[str]) -> Path:
 def check_zip(path: Path, inputs: list[Input]) -> None:
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
-        assert archive.namelist() == ["manifest.json", *(item.name for item in inputs)]
+        assert archive.namelist() == [*(item.name for item in inputs), "manifest.json"]
         for item in inputs:
             assert archive.read(item.name) == item.data, item.name
     if shutil.which("unzip"):

@@ -1825,9 +1825,11 @@
     const manifestBlob =
       app.manifestBlob ||
       new Blob([JSON.stringify(app.manifest, null, 2) + "\n"], { type: "application/json" });
-    const entries = [{ name: "manifest.json", data: manifestBlob }];
+    // The order of the OpenPGP package's ZIP: the files, then the manifest that lists them.
+    const entries = [];
     for (const file of app.files)
       if (file.name !== "manifest.json") entries.push({ name: String(file.name), data: file.blob });
+    entries.push({ name: "manifest.json", data: manifestBlob });
     const created = Date.parse(app.manifest.created);
     try {
       const zip = await DentsendZip.build(entries, {
