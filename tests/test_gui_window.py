@@ -100,6 +100,39 @@ def test_settings_dialog_saves_and_the_window_uses_them(qtbot):
     assert window.decide.retain_boxes["patient-characteristics"].isChecked()
 
 
+def test_the_mail_text_is_edited_in_settings_and_checked_before_saving(qtbot, tmp_path):
+    from dentsend.handoff.draft import DEFAULT_BODY_TEMPLATE, compose_draft
+
+    dialog = SettingsDialog(Settings(practice_name="Smile Dental"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.body.toPlainText() == DEFAULT_BODY_TEMPLATE  # the default, to edit
+    dialog.subject.setText("Radiographs for {patient}")
+    dialog.accept()
+    assert dialog.isVisible() and dialog.result() != SettingsDialog.DialogCode.Accepted
+    assert "{patient}, which dentsend does not fill in" in dialog.problem.text()
+
+    dialog.subject.setText("X-rays from {practice}, {files}")
+    dialog.body.setPlainText("Dear colleague,\n\n{instructions}\n\n{practice}")
+    dialog.accept()
+    assert dialog.result() == SettingsDialog.DialogCode.Accepted
+    settings = dialog.result_settings()
+    package = tmp_path / "package.html"
+    package.write_bytes(b"x")
+    draft = compose_draft([package], format="html", settings=settings)
+    assert draft.subject == "X-rays from Smile Dental, one file"
+    assert draft.body.startswith("Dear colleague,") and draft.body.rstrip().endswith("Smile Dental")
+
+    # Back to the default text: stored as "", so a newer dentsend's wording reaches the user.
+    restore = next(b for b in dialog.findChildren(QAbstractButton)
+                   if b.text() == "Restore the default text")  # fmt: skip
+    restore.click()
+    assert (dialog.result_settings().subject_template, dialog.result_settings().body_template) == (
+        "",
+        "",
+    )
+
+
 def test_window_geometry_is_remembered(qtbot):
     from dentsend.settings import config_dir
 

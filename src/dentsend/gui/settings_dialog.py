@@ -1,4 +1,5 @@
-"""The Settings dialog: practice name, output folder, default choices, mail size limit.
+"""The Settings dialog: practice name, output folder, default choices, mail size limit, mail
+program and the text of the mail.
 
 It edits a copy of :class:`~dentsend.settings.Settings` and saves it with
 :func:`~dentsend.settings.save_settings` (a JSON file in the platformdirs config folder).
@@ -20,14 +21,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from dentsend.errors import DentsendError
 from dentsend.gui.decide import MODES
 from dentsend.gui.widgets import accessible
+from dentsend.handoff.draft import (
+    DEFAULT_BODY_TEMPLATE,
+    DEFAULT_SUBJECT_TEMPLATE,
+    TEMPLATE_FIELDS,
+    check_template,
+)
 from dentsend.settings import Settings, default_outgoing_dir
 
 
@@ -60,7 +70,9 @@ class SettingsDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
-        form.addRow("&Output folder:", folder_row)
+        folder_label = QLabel("&Output folder:", self)
+        folder_label.setBuddy(self.folder)  # a row of two widgets gets no buddy by itself
+        form.addRow(folder_label, folder_row)
 
         self.mode = accessible(
             QComboBox(self), "Default choice", "What leaves the practice, by default"
@@ -124,7 +136,43 @@ class SettingsDialog(QDialog):
         for value, label in choices:
             self.handler.addItem(label, value)
         self.handler.setCurrentIndex(max(0, self.handler.findData(settings.mail_handler)))
-        form.addRow("Mail &program:", self.handler)
+        mail_form = QFormLayout()
+        mail_form.addRow("Mail &program:", self.handler)
+
+        self.subject = accessible(
+            QLineEdit(settings.subject_template or DEFAULT_SUBJECT_TEMPLATE, self),
+            "Mail subject",
+            "The subject of the mail a package leaves in; placeholders in braces",
+        )
+        self.subject.setMaxLength(300)
+        mail_form.addRow("Mail &subject:", self.subject)
+        self.body = accessible(
+            QPlainTextEdit(settings.body_template or DEFAULT_BODY_TEMPLATE, self),
+            "Mail text",
+            "The text of the mail a package leaves in; placeholders in braces",
+        )
+        self.body.setTabChangesFocus(True)
+        self.body.setMinimumHeight(140)
+        mail_form.addRow("Mail &text:", self.body)
+        fields = QLabel(
+            "Placeholders: "
+            + "; ".join(f"{{{name}}} {meaning}" for name, meaning in TEMPLATE_FIELDS.items())
+            + ". Never patient data or the passphrase: those cannot be placed in the mail.",
+            self,
+        )
+        fields.setWordWrap(True)
+        restore = accessible(
+            QPushButton("Restore the default text", self),
+            "Restore the default mail text",
+        )
+        restore.clicked.connect(self._restore_templates)
+        mail_form.addRow("", fields)
+        mail_form.addRow("", restore)
+        self.problem = QLabel(self)
+        self.problem.setWordWrap(True)
+        self.problem.setAccessibleName("Settings problem")
+        self.problem.setStyleSheet("color: #b00020")
+        self.problem.hide()
 
         note = QLabel("Settings never hold patient data or passphrases.", self)
         note.setWordWrap(True)
@@ -135,8 +183,15 @@ class SettingsDialog(QDialog):
             accessible(button, button.text().replace("&", ""))
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        tabs = QTabWidget(self)
+        for title, page_form in (("Packages", form), ("Mail", mail_form)):
+            page = QWidget(tabs)
+            page.setLayout(page_form)
+            tabs.addTab(page, title)
+        self.tabs = tabs
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(tabs)
+        layout.addWidget(self.problem)
         layout.addWidget(note)
         layout.addWidget(buttons)
 
@@ -145,6 +200,22 @@ class SettingsDialog(QDialog):
         other = {"dates": "modified-dates", "modified-dates": "dates"}.get(name)
         if checked and other is not None and self.retain[other].isChecked():
             self.retain[other].setChecked(False)
+
+    def _restore_templates(self) -> None:
+        self.subject.setText(DEFAULT_SUBJECT_TEMPLATE)
+        self.body.setPlainText(DEFAULT_BODY_TEMPLATE)
+
+    def accept(self) -> None:
+        """Save only templates that work: a typo in a placeholder is said here, not at sending."""
+        try:
+            check_template(self.subject.text(), what="mail subject")
+            check_template(self.body.toPlainText(), what="mail text")
+        except DentsendError as problem:
+            self.problem.setText(str(problem))
+            self.problem.show()
+            self.tabs.setCurrentIndex(1)
+            return
+        super().accept()
 
     def _browse(self) -> None:
         start = self.folder.text() or str(default_outgoing_dir())
@@ -165,4 +236,11 @@ class SettingsDialog(QDialog):
             mail_size_limit_mb=float(self.limit.value()),
             passphrase_recall_days=int(self.recall.value()),
             mail_handler=str(self.handler.currentData()),
+            # The default text is stored as "", so a later dentsend's better wording reaches it.
+            subject_template=_unless_default(self.subject.text(), DEFAULT_SUBJECT_TEMPLATE),
+            body_template=_unless_default(self.body.toPlainText(), DEFAULT_BODY_TEMPLATE),
         )
+
+
+def _unless_default(text: str, default: str) -> str:
+    return "" if text.strip() == default.strip() else text
