@@ -293,3 +293,54 @@ def test_reference_code_and_named_referral(qtbot, tmp_path, mode):
     else:
         assert dicom.name == SAMPLE["intraoral"].name
         assert data == SAMPLE["intraoral"].read_bytes()
+
+
+def test_note_more_options_new_passphrase_and_copy_reach_the_package(qtbot, tmp_path):
+    """The note travels inside the package; a "More options" choice changes what is kept; New
+    passphrase and Copy act on what the result page then shows; without a keyring it says so."""
+    import json
+
+    import keyring
+    from keyring.backends import fail
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["intraoral"]])
+    intraoral = entry_named(window, "intraoral")
+    select(qtbot, window, intraoral)
+
+    def action_for(field: str) -> str | None:
+        table = window.report.table
+        rows = range(table.rowCount())
+        found = (table.item(r, 1).text() for r in rows if table.item(r, 0).text().startswith(field))
+        return next(found, None)
+
+    qtbot.waitUntil(lambda: window.report.table.rowCount() > 0, timeout=15_000)
+    assert action_for("PatientSex") != "kept"
+    click(window.decide.more)
+    assert window.decide.more_box.isVisible()
+    click(window.decide.retain_boxes["patient-characteristics"])
+    qtbot.waitUntil(lambda: action_for("PatientSex") == "kept", timeout=15_000)
+
+    first = window.protect.passphrase
+    click(window.protect.regenerate_button)
+    second = window.protect.passphrase
+    assert second != first and window.protect.words.words == second.split()
+    click(window.protect.copy_button)
+    assert QApplication.clipboard().text() == second
+
+    note = "Please assess the periapical lesion on 46 <b>urgent</b>"
+    window.protect.note.setPlainText(note)
+    keyring.set_keyring(fail.Keyring())  # no keyring: the passphrase cannot be kept
+    outcome = create(qtbot, window)
+    assert outcome.passphrase_kept_days == 0
+    assert "does not keep it" in window.result_page.kept_label.text()
+    assert window.result_page.words.words == second.split()
+
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text(second)
+    files = open_package(outcome.parts[0], tmp_path / "received", "--passphrase-file", str(secret))
+    manifest = json.loads(next(p for p in files if p.name == "manifest.json").read_text())
+    assert manifest["note"] == note
+    received = load(next(p for p in files if p.suffix == ".dcm"))
+    assert received.dataset is not None and received.dataset.PatientSex  # kept, as chosen

@@ -211,6 +211,30 @@ def test_the_app_names_its_installed_launcher(tmp_path):
     assert f'AppUserModelID: "{APP_ID}"' in (root / "windows" / "dentsend.iss").read_text()
 
 
+def test_starting_the_app_forgets_expired_passphrases(qtbot):
+    """run_app purges at start (off the GUI thread); here the same call on a fresh window."""
+    import keyring
+
+    from dentsend.audit import SentLog
+    from dentsend.gui.app import _purge_expired_passphrases
+    from test_audit import Clock, package, record
+
+    clock = Clock()  # March 2025: a 30-day passphrase from then has long expired
+    sent = SentLog(clock=clock)
+    old = sent.record(record(packages=(package(seed="1"),)))
+    assert sent.remember_passphrase(old, "first passphrase", days=30)
+    recent = SentLog().record(record(packages=(package(seed="2"),)))
+    assert SentLog().remember_passphrase(recent, "second passphrase", days=30)
+    backend = keyring.get_keyring()
+    assert len(backend.store) == 2
+
+    window = make_window(qtbot)
+    _purge_expired_passphrases(window)
+    qtbot.waitUntil(lambda: len(backend.store) == 1, timeout=10_000)
+    assert SentLog().recall_passphrase(recent) == "second passphrase"
+    assert SentLog().recall_passphrase(old) is None
+
+
 def test_log_window_shows_what_was_logged_also_before_it_opened(qtbot, caplog):
     caplog.set_level(logging.DEBUG, logger="dentsend")  # restored after the test
     handler = install_handler()
