@@ -119,6 +119,31 @@ def test_native_dicom_boxes_get_the_darkest_value(
     assert [c.action for c in cleaned.report.changes].count("redacted") == len(BOXES)
 
 
+def test_a_falling_voi_lut_decides_what_is_darkest() -> None:
+    """A VOI LUT that falls (low stored values shown bright): the box gets the stored value
+    the viewer shows black, not simply the lowest one."""
+    from pydicom.dataset import Dataset
+
+    from dentsend.render import FrameRenderer
+
+    ds = base_dataset(48, 64)
+    for keyword in ("WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    item = Dataset()
+    item.add_new(0x00283002, "US", [4096, 0, 12])  # LUT Descriptor
+    # LUT Data: stored 0 → 4095 (white) … 4095 → 0 (black)
+    item.add_new(0x00283006, "US", list(range(4095, -1, -1)))
+    ds.VOILUTSequence = [item]
+    original = load_bytes(to_bytes(ds), "v.dcm")
+    cleaned = _with_boxes(original, *BOXES).clean(original)
+    after = cleaned.radiograph.frame(0)
+    inside = _inside(after.shape, BOXES)
+    assert np.all(after[inside] == 4095)
+    shown = FrameRenderer(cleaned.radiograph).image()
+    assert shown[inside].max() == 0  # black on screen, as a redaction must be
+
+
 @pytest.mark.parametrize(
     "name",
     [

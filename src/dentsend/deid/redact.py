@@ -199,9 +199,27 @@ def darkest_value(ds: Dataset, radiograph: Radiograph, values: np.ndarray) -> An
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
         low, high = 0, (1 << bits) - 1
+    monochrome1 = photometric == "MONOCHROME1"
+    tables = "ModalityLUTSequence" in ds or "VOILUTSequence" in ds
+    if isinstance(low, int) and bits <= 16 and tables:
+        # A lookup table may fall, or not be monotonic: try every stored value through it.
+        shown = _shown_grey(ds, np.arange(low, high + 1, dtype=np.int64))
+        return low + int(np.argmax(shown) if monochrome1 else np.argmin(shown))
     slope = float(ds.get("RescaleSlope", 1) or 1)
-    inverted = (photometric == "MONOCHROME1") != (slope < 0)
+    inverted = monochrome1 != (slope < 0)
     return high if inverted else low
+
+
+def _shown_grey(ds: Dataset, stored: np.ndarray) -> np.ndarray:
+    """Stored values through the modality LUT and the first VOI LUT, where the viewers use it
+    (when the file has no window; a window is monotonic: it cannot change which is darkest)."""
+    import numpy as np
+    from pydicom.pixels import apply_modality_lut, apply_voi
+
+    shown = np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    if "VOILUTSequence" in ds and "WindowCenter" not in ds:
+        shown = np.asarray(apply_voi(shown, ds, index=0), dtype=np.float64)
+    return shown
 
 
 def _darkest_palette_entry(ds: Dataset) -> int:
