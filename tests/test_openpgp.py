@@ -8,6 +8,7 @@ refuse (expired, revoked, RSA-1024, sign-only). Keys are made once per module.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import time
 import zlib
@@ -450,14 +451,17 @@ def test_a_forged_binding_does_not_revive_an_expired_encryption_subkey(
     with pytest.raises(FileProblem, match=r"its encryption key expired on 2021-01-01\)$"):
         _write(recipients=[forged])
 
-    (imported,) = store.import_file(original)
-    stored = store.get_cert(imported.info.fingerprint)
+    # Imported while it was valid, expired since (a new import of it is refused).
+    (refused,) = store.import_file(original)
+    assert refused.status == "refused" and store.get_cert(refused.info.fingerprint) is None
+    store.save_cert(pysequoia.Cert.from_bytes(original.read_bytes()))
+    stored = store.get_cert(refused.info.fingerprint)
     assert stored is not None
     # the forgery neither changes the stored certificate nor counts as an update
     assert store.import_file(forged)[0].status == "unchanged"
-    assert bytes(store.get_cert(imported.info.fingerprint) or b"") == bytes(stored)
+    assert bytes(store.get_cert(refused.info.fingerprint) or b"") == bytes(stored)
     with pytest.raises(DentsendError, match=r"its encryption key expired on 2021-01-01\)$"):
-        _write(recipients=[imported.info.fingerprint])
+        _write(recipients=[refused.info.fingerprint])
 
 
 def test_a_real_renewal_by_the_owner_makes_the_subkey_usable_again(
@@ -465,7 +469,7 @@ def test_a_real_renewal_by_the_owner_makes_the_subkey_usable_again(
 ) -> None:
     cert = pysequoia.Cert.from_bytes(world.bad["subkey-expired"].read_bytes())
     primary, subkey = store.key_fingerprints(cert)
-    store.import_file(world.bad["subkey-expired"])
+    store.save_cert(cert)  # imported while valid; its encryption key expired since
     world.refused.run("--quick-set-expire", primary, "1y", subkey)
     renewed = world.refused.export(primary, tmp_path / "renewed.asc")
     assert store.import_file(renewed)[0].status == "updated"
@@ -588,7 +592,10 @@ def test_unusable_certificates_are_refused_with_one_sentence(
 
 
 def test_refused_by_fingerprint_too_and_unknown_fingerprints(world: World) -> None:
-    store.import_file(world.bad["revoked"])
+    (refused,) = store.import_file(world.bad["revoked"])
+    assert refused.status == "refused" and store.stored_certs() == []
+    # Revoked after it was imported: the revocation updates the stored certificate.
+    store.save_cert(pysequoia.Cert.from_bytes(world.bad["revoked"].read_bytes()))
     revoked = store.stored_certs()[0].fingerprint
     with pytest.raises(DentsendError, match=r"^the certificate of Rev Oked .* was revoked"):
         _write(recipients=[revoked])
@@ -752,3 +759,28 @@ def test_opens_what_thunderbirds_engine_sends_back(
         assert (opened.data, opened.signature) == (PAYLOAD, expected)
         if expected == GOOD:
             assert "Tom Bird <tom@example.org>" in (opened.signer or "")
+
+
+@pytest.mark.parametrize(
+    ("which", "why"),
+    [
+        ("expired", r"expired on 2021-01-01"),
+        ("revoked", r"was revoked by its owner"),
+        ("weak", r"1024-bit RSA key, which is too weak"),
+        ("sign-only", r"no key for encryption"),
+        ("subkey-expired", r"its encryption key expired on 2021-01-01"),
+    ],
+)
+def test_keys_import_refuses_what_cannot_be_encrypted_to(
+    world: World, which: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dentsend.cli import main
+
+    path = world.bad[which]
+    assert main(["keys", "import", str(path), str(world.rsa_cert)]) == 1
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"dentsend: {path.name}: ") and "was not imported: it " in line
+    assert re.search(why, line), line
+    assert "new: " in captured.out  # the good certificate beside it still came in
+    assert [c.fingerprint.upper() for c in store.stored_certs()] == [world.rsa_fpr.upper()]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dentsend.cli import EXIT_FAILURE, EXIT_OK, UsageError
-from dentsend.errors import DentsendError
+from dentsend.errors import DentsendError, printable
 
 
 def register(subparsers: Any) -> None:
@@ -93,11 +93,19 @@ def run_import(args: argparse.Namespace) -> int:
             status = EXIT_FAILURE
             continue
         for item in results:
+            if item.status == "refused":
+                print(
+                    f"dentsend: {printable(path.name)}: {item.info.label} was not imported: "
+                    f"it {item.info.problem}",
+                    file=sys.stderr,
+                )
+                status = EXIT_FAILURE
+                continue
             print(f"{item.status}: {item.info.label}")
             if item.had_secret:
                 print("  note: the file holds a secret key; only the public certificate was kept")
             if item.info.problem:
-                print(f"  note: not usable for encryption: it {item.info.problem}")
+                print(f"  note: no longer usable for encryption: it {item.info.problem}")
     return status
 
 

@@ -560,12 +560,17 @@ class ProtectPanel(QWidget):
     def _imported(self, imported: list[Any]) -> None:
         fingerprints = [item.info.fingerprint for item in imported if item.info.can_encrypt]
         self.refresh_certificates(tick=fingerprints)
-        unusable = [item.info for item in imported if not item.info.can_encrypt]
-        if unusable:
-            QMessageBox.information(
+        refused = [item.info for item in imported if item.status == "refused"]
+        unusable = [
+            item.info for item in imported if item.status != "refused" and not item.info.can_encrypt
+        ]
+        lines = [f"{info.label}: not imported: it {info.problem}." for info in refused]
+        lines += [f"{info.label}: can no longer be used: it {info.problem}." for info in unusable]
+        if lines:
+            QMessageBox.warning(
                 self,
-                "Certificate imported",
-                "\n".join(f"{info.label}: cannot be used: {info.problem}" for info in unusable),
+                "Certificate not imported" if refused and not unusable else "Certificate problem",
+                "\n".join(lines),
             )
 
     # -- note -------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ class KeyringUnavailable(DentsendError):
 class Imported:
     info: CertInfo
     status: str
-    """"new", "updated" or "unchanged"."""
+    """"new", "updated", "unchanged", or "refused": a certificate not stored before that
+    cannot be encrypted to (expired, revoked, weak, no encryption key) is not stored now."""
     had_secret: bool
     """The input held secret key material, which dentsend did not keep."""
 
@@ -169,8 +170,14 @@ def import_bytes(data: bytes, name: str) -> list[Imported]:
         had_secret = False
     results = []
     for cert in found:
-        status = save_cert(cert)
         info = certs.inspect(pysequoia.Cert.from_bytes(bytes(cert)))
+        if info.problem and get_cert(info.fingerprint) is None:
+            status = "refused"
+        else:
+            # A known certificate is still updated: its revocation or expiry must reach the store.
+            status = save_cert(cert)
+            stored = get_cert(info.fingerprint) or cert
+            info = certs.inspect(pysequoia.Cert.from_bytes(bytes(stored)))
         results.append(Imported(info, status, had_secret))
         log.info("certificate %s %s", info.fingerprint, status)
     return results
