@@ -189,6 +189,38 @@ def test_files_the_system_opens_with_dentsend_are_added(qtbot):
         app.removeEventFilter(receiver)
 
 
+def test_a_second_start_hands_its_files_to_the_running_window(qtbot, tmp_path):
+    """Explorer's "Send with dentsend" starts one process per file: each hands its file to the
+    window already open and exits, instead of opening a window of its own."""
+    import subprocess
+    import sys
+
+    from dentsend.gui.app import receive_files
+    from dentsend.gui.instance import InstanceServer
+
+    window = make_window(qtbot)
+    server = InstanceServer()
+    assert server.try_serve()
+    server.received.connect(lambda files, demo: receive_files(window, files, demo))
+    assert not InstanceServer().try_serve()  # the lock keeps a second server out
+    try:
+        samples = sample_paths()[:2]
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        starts = [
+            subprocess.Popen([sys.executable, "-m", "dentsend", str(path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for path in samples
+        ]  # fmt: skip
+        qtbot.waitUntil(lambda: all(p.poll() is not None for p in starts), timeout=60_000)
+        assert [p.returncode for p in starts] == [0, 0], [p.stderr.read() for p in starts]
+        qtbot.waitUntil(
+            lambda: sorted(e.path for e in window.model.entries) == sorted(samples),
+            timeout=20_000,
+        )
+    finally:
+        server.close()
+
+
 def test_the_app_names_its_installed_launcher(tmp_path):
     """The desktop file name (Wayland's app id: the window's icon and grouping) is the installed
     .desktop file's; on Windows the same id is the shortcuts' AppUserModelID."""

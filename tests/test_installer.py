@@ -469,6 +469,8 @@ def test_the_windows_installer_is_per_user_and_offers_send_with_dentsend() -> No
         'ValueData: "Send with dentsend"' in line and "SystemFileAssociations" in line
         for line in registry
     )
+    # offered for any number of selected files; their processes meet in one window
+    assert any('ValueName: "MultiSelectModel"; ValueData: "Player"' in line for line in registry)
     assert "{autoprograms}" in script and "{usersendto}" in script
     assert "SignTool=dentsend" in script.split("#ifdef SIGN", 1)[1]
     for path in ("..\\..\\LICENSE", "..\\..\\resources\\icons\\dentsend.ico"):

@@ -115,6 +115,9 @@ Root: HKCU; Subkey: "Environment"; ValueType: expandsz; ValueName: "Path"; Value
 #sub EmitExtension
 Root: HKCU; Subkey: "Software\Classes\SystemFileAssociations\{#Extensions[I]}\shell\dentsend.send"; ValueType: string; ValueName: ""; ValueData: "Send with dentsend"; Flags: uninsdeletekey
 Root: HKCU; Subkey: "Software\Classes\SystemFileAssociations\{#Extensions[I]}\shell\dentsend.send"; ValueType: string; ValueName: "Icon"; ValueData: "{app}\{#AppExe},0"
+; Player: offered however many files are selected (the default hides it above 15). Explorer starts
+; one process per file; each hands its file to the first window (gui/instance.py).
+Root: HKCU; Subkey: "Software\Classes\SystemFileAssociations\{#Extensions[I]}\shell\dentsend.send"; ValueType: string; ValueName: "MultiSelectModel"; ValueData: "Player"
 Root: HKCU; Subkey: "Software\Classes\SystemFileAssociations\{#Extensions[I]}\shell\dentsend.send\command"; ValueType: string; ValueName: ""; ValueData: """{app}\{#AppExe}"" ""%1"""
 Root: HKCU; Subkey: "Software\Classes\{#Extensions[I]}\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
 Root: HKCU; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: "{#Extensions[I]}"; ValueData: ""

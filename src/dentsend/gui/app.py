@@ -149,16 +149,17 @@ def run_app(files: list[str], demo: bool) -> int:
 
     app = create_application()
     assert isinstance(app, QApplication)
+    from dentsend.gui.instance import serve_or_hand_over
+
+    instance = serve_or_hand_over([Path(f) for f in files], demo)
+    if instance is None:
+        return 0  # the running dentsend took the files and came forward
     handler = install_handler(logging.INFO)
     window = MainWindow(log_handler=handler, demo=demo)
-    paths = [Path(f) for f in files]
-    if demo:
-        from dentsend.samples import sample_paths
-
-        paths += sample_paths()
     window.show()
-    if paths:
-        window.add_paths(paths)
+    receive_files(window, files, demo)
+    instance.received.connect(lambda more, wants_demo: receive_files(window, more, wants_demo))
+    app.aboutToQuit.connect(instance.close)
     app.installEventFilter(SystemFileOpen(window))
     _purge_expired_passphrases(window)
 
@@ -174,6 +175,21 @@ def run_app(files: list[str], demo: bool) -> int:
         window.installEventFilter(watcher)
     status = app.exec()
     return int(status)
+
+
+def receive_files(window: MainWindow, files: list[str], demo: bool) -> None:
+    """Add files given at start or by a later start (and the samples for ``--demo``)."""
+    paths = [Path(f) for f in files]
+    if demo:
+        from dentsend.samples import sample_paths
+
+        paths += sample_paths()
+    if paths:
+        window.add_paths(paths)
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
 
 
 class SystemFileOpen(QObject):
