@@ -344,3 +344,54 @@ def test_note_more_options_new_passphrase_and_copy_reach_the_package(qtbot, tmp_
     assert manifest["note"] == note
     received = load(next(p for p in files if p.suffix == ".dcm"))
     assert received.dataset is not None and received.dataset.PatientSex  # kept, as chosen
+
+
+def test_without_a_keyring_the_app_asks_for_the_practice_key_passphrase(
+    qtbot, tmp_path, monkeypatch
+):
+    """The practice key signs OpenPGP packages; with no keyring holding its passphrase the app
+    asks for it (and nothing is made if the user cancels) instead of failing."""
+    import keyring
+    from keyring.backends import fail
+    from PySide6.QtWidgets import QInputDialog
+
+    from dentsend.cli import main
+    from dentsend.openpgp import read_package
+    from dentsend.settings import load_settings
+
+    keyring.set_keyring(fail.Keyring())
+    chosen = tmp_path / "key-pass.txt"
+    chosen.write_text("molar incisor canine premolar\n")
+    assert main(["keys", "generate", "--name", "Praxis Zahn", "--email", "praxis@example.org",
+                 "--passphrase-file", str(chosen)]) == 0  # fmt: skip
+    own = load_settings().own_key_fingerprint
+
+    _, secret_key = selftest_key_paths()
+    window = make_window(qtbot, demo=True)
+    add_files(qtbot, window, [SAMPLE["bitewing"]])
+    click(window.protect.pgp_button)
+    qtbot.waitUntil(lambda: window.protect.cert_list.count() == 1, timeout=10_000)
+    window.protect.cert_list.item(0).setCheckState(Qt.CheckState.Checked)
+    qtbot.waitUntil(window.create_button.isEnabled, timeout=5_000)
+
+    asked: list[str] = []
+    answer = ("", False)
+
+    def get_text(parent, title, label, echo):
+        asked.append(label)
+        return answer
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
+    click(window.create_button)  # cancelled: nothing made
+    assert len(asked) == 1 and own[-4:] in asked[0].replace(" ", "")
+    assert window.pages.currentIndex() == 0 and window.package_task is None
+
+    answer = ("molar incisor canine premolar", True)
+    outcome = create(qtbot, window)
+    assert len(asked) == 2
+    opened = read_package(
+        outcome.parts[0].read_bytes(),
+        key=secret_key,
+        key_passphrase=SELFTEST_PASSPHRASE,
+    )
+    assert opened.signature == "good" and own in (opened.signer or opened.signer_key or "")

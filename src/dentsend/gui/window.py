@@ -34,7 +34,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -50,7 +52,7 @@ from dentsend.gui.decide import DecidePanel, ReportPanel, ReportPiece, package_r
 from dentsend.gui.files import FileEntry, FileListModel, FileListView, Loaded, load_file
 from dentsend.gui.log_window import LogWindow, QtLogHandler
 from dentsend.gui.preview_panel import PreviewPanel
-from dentsend.gui.protect import ProtectPanel
+from dentsend.gui.protect import ProtectPanel, format_fingerprint
 from dentsend.gui.result import Outcome, ProgressPage, ResultPage, human_size
 from dentsend.gui.widgets import Banner, StepHeading, Tone, accessible, make_primary
 from dentsend.gui.workers import Task, Workers
@@ -836,6 +838,23 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------
     # step 5: create
 
+    def _ask_signing_passphrase(self) -> tuple[bool, str | None]:
+        """(go on, the practice key's passphrase if the keyring does not hold it). It signs this
+        package and is not stored."""
+        from dentsend.openpgp.message import own_key_needing_passphrase
+
+        fingerprint = own_key_needing_passphrase()
+        if fingerprint is None:
+            return True, None
+        text, ok = QInputDialog.getText(
+            self,
+            "Practice key passphrase",
+            "The package is signed with the practice key, whose passphrase is not in the "
+            f"system keyring.\nPassphrase of key {format_fingerprint(fingerprint)}:",
+            QLineEdit.EchoMode.Password,
+        )
+        return (True, text) if ok and text else (False, None)
+
     def create_package(self) -> None:
         from dentsend.pipeline import PackRequest
 
@@ -857,6 +876,11 @@ class MainWindow(QMainWindow):
             return
         format = self.protect.format
         split = self.split.isChecked() and self.size_banner.isVisible()
+        sign_passphrase = None
+        if format == "openpgp":
+            proceed, sign_passphrase = self._ask_signing_passphrase()
+            if not proceed:
+                return
         request = PackRequest(
             files=[e.path for e in entries],
             output=unique_output(folder, format),
@@ -867,6 +891,7 @@ class MainWindow(QMainWindow):
             note=self.protect.note_text,
             practice_name=self.settings.practice_name,
             max_part_bytes=self.mail_limit_bytes if split else None,
+            sign_passphrase=sign_passphrase,
         )
         self._pending_outcome = Outcome(
             parts=[],

@@ -214,6 +214,21 @@ def _own_recipient() -> pysequoia.Cert | None:
     return cert
 
 
+def own_key_needing_passphrase() -> str | None:
+    """The practice key's fingerprint when it would sign a package but its passphrase is not in
+    the keyring (the app then asks for it); None when no passphrase needs asking."""
+    fingerprint = store.own_fingerprint()
+    if fingerprint is None:
+        return None
+    try:
+        secret = store.secret_path(fingerprint).read_bytes()
+    except FileNotFoundError:
+        return None
+    if not store.protected(secret) or store.recall_passphrase(fingerprint) is not None:
+        return None
+    return fingerprint
+
+
 def _signer(sign_with: Path | None, passphrase: str | None, *, use_own: bool) -> Any:
     if sign_with is not None:
         return unlock_secret_key(
