@@ -395,3 +395,21 @@ def test_without_a_keyring_the_app_asks_for_the_practice_key_passphrase(
         key_passphrase=SELFTEST_PASSPHRASE,
     )
     assert opened.signature == "good" and own in (opened.signer or opened.signer_key or "")
+
+
+def test_files_arriving_while_the_result_is_shown_wait_for_the_next_package(qtbot):
+    """Another start (or Finder) may hand over files at any time; none gets lost."""
+    window = make_window(qtbot)
+    add_files(qtbot, window, [SAMPLE["intraoral"]])
+    create(qtbot, window)
+    assert window.pages.currentWidget() is window.result_page
+    window.add_paths([SAMPLE["bitewing"]])
+    assert [e.path for e in window.model.entries] == [SAMPLE["intraoral"]]
+    assert "next package" in window.statusBar().currentMessage()
+
+    QTest.mouseClick(window.result_page.start_over_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: [e.path for e in window.model.entries] == [SAMPLE["bitewing"]]
+        and window.model.loading_count == 0,
+        timeout=20_000,
+    )

@@ -206,9 +206,7 @@ class SystemFileOpen(QObject):
         assert isinstance(event, QFileOpenEvent)
         path = event.file() or event.url().toLocalFile()
         if path:
-            self.window.add_paths([Path(path)])
-            self.window.raise_()
-            self.window.activateWindow()
+            receive_files(self.window, [path], demo=False)
         return True
 
 

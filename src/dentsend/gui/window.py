@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         self._estimate_generation = 0
         self._estimate: int | None = None
         self._adding = 0
+        self._waiting: list[Path] = []
         self._started = time.monotonic()
 
         self.setWindowTitle(WINDOW_TITLE)
@@ -554,8 +555,17 @@ class MainWindow(QMainWindow):
             self.add_paths([Path(folder)])
 
     def add_paths(self, paths: list[Path]) -> None:
-        """Add files and folders; folders are walked and files loaded off the GUI thread."""
+        """Add files and folders; folders are walked and files loaded off the GUI thread.
+
+        While a package is made or its result shown, they wait for the next package (files
+        another start or Finder handed over must not get lost)."""
         if self.pages.currentIndex() != WORK:
+            self._waiting += paths
+            self.statusBar().showMessage(
+                f"{len(self._waiting)} file(s) or folder(s) will be added for the next package "
+                "(Start over).",
+                15000,
+            )
             return
         self._adding += 1
         self._refresh()
@@ -966,6 +976,7 @@ class MainWindow(QMainWindow):
         self.package_task = None
         self.pages.setCurrentIndex(WORK)
         self._refresh()
+        self._add_waiting()
         sentence = message[0].upper() + message[1:] if message else message
         if message.startswith("cancelled"):
             self.statusBar().showMessage("Cancelled: no package was written.", 10000)
@@ -1034,6 +1045,12 @@ class MainWindow(QMainWindow):
         self._show_report()
         self._refresh()
         self.file_view.setFocus()
+        self._add_waiting()
+
+    def _add_waiting(self) -> None:
+        if self._waiting:
+            waiting, self._waiting = self._waiting, []
+            self.add_paths(waiting)
 
     # ------------------------------------------------------------------------------------------
     # around it
