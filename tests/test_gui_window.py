@@ -221,6 +221,53 @@ def test_a_second_start_hands_its_files_to_the_running_window(qtbot, tmp_path):
         server.close()
 
 
+def test_an_impostor_under_the_instance_name_learns_nothing(tmp_path):
+    """Another user may listen under dentsend's socket name while no dentsend runs: it cannot
+    answer the challenge, so a start sends it no file names and does not exit."""
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QDir
+
+    from dentsend.gui.instance import hand_over, server_name
+
+    path = Path(QDir.tempPath()) / server_name()
+    path.unlink(missing_ok=True)
+    # A separate process, as another user's would be (and a blocking Qt call holds the GIL).
+    impostor = subprocess.Popen(
+        [sys.executable, "-c", IMPOSTOR, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert impostor.stdout is not None
+        assert impostor.stdout.readline().strip() == "listening"
+        secret_name = tmp_path / "Patient Erika Mustermann.dcm"
+        assert hand_over([secret_name], demo=False) is False
+        heard = bytes.fromhex(impostor.communicate(timeout=10)[0].strip())
+        assert b"Mustermann" not in heard and len(heard.strip()) == 32  # only the challenge
+    finally:
+        impostor.kill()
+        path.unlink(missing_ok=True)
+
+
+IMPOSTOR = """
+import socket, sys
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen(1)
+print("listening", flush=True)
+connection, _ = listener.accept()
+connection.settimeout(5)
+heard = connection.recv(4096)
+connection.sendall(b"0" * 64 + b"\\n" + b"ok\\n")  # a guessed proof, then "ok"
+try:
+    while chunk := connection.recv(4096):
+        heard += chunk
+except OSError:
+    pass
+print(heard.hex())
+"""
+
+
 def test_the_app_names_its_installed_launcher(tmp_path):
     """The desktop file name (Wayland's app id: the window's icon and grouping) is the installed
     .desktop file's; on Windows the same id is the shortcuts' AppUserModelID."""

@@ -2,8 +2,14 @@
 
 Explorer's "Send with dentsend" starts one process per selected file, and a second click on the
 launcher means "show me dentsend", not "open another". The first process listens on a local
-socket (on Linux and macOS a Unix socket only the same user may open, on Windows a named pipe);
-later ones connect, send the absolute paths as one JSON line, wait for "ok" and exit.
+socket (on Linux and macOS a Unix socket only its user may open, on Windows a named pipe with the
+same restriction); later ones connect, check that the server is really dentsend, send the
+absolute paths as one JSON line, wait for "ok" and exit.
+
+Why the check: socket and pipe names are visible to other users, who could listen under the name
+while no dentsend runs, to read file names (often patients' names) or to make dentsend exit. The
+server proves it holds a per-user secret (a file only the user can read) by answering a random
+challenge with an HMAC; a start that gets no proof opens its own window and sends nothing.
 
 A lock file decides which process serves when several start at once: the one holding it serves,
 the others keep trying to hand over until it listens.
@@ -11,9 +17,13 @@ the others keep trying to hand over until it listens.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import logging
+import os
+import secrets
 import time
 from pathlib import Path
 
@@ -28,6 +38,8 @@ log = logging.getLogger(__name__)
 HAND_OVER_SECONDS = 5.0
 _MAX_MESSAGE = 1 << 20
 _ACK = b"ok\n"
+_NONCE_BYTES = 16
+_PROCESS_SECRET = secrets.token_bytes(32)
 
 
 def server_name() -> str:
@@ -36,21 +48,63 @@ def server_name() -> str:
     return f"dentsend-{digest}"
 
 
+def _secret() -> bytes:
+    """The user's instance secret: 32 random bytes in a file only the user can read.
+
+    Without it (an unwritable settings folder) each process has its own, so no start trusts
+    another: every start opens a window, and nothing breaks.
+    """
+    path = config_dir() / "instance.key"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        for _ in range(2):
+            with (
+                contextlib.suppress(FileExistsError),
+                os.fdopen(os.open(path, flags, 0o600), "wb") as out,
+            ):
+                out.write(secrets.token_bytes(32))
+            secret = path.read_bytes()
+            if len(secret) == 32:
+                return secret
+            path.unlink()  # cut short by a crash while it was written: make a new one
+    except OSError as exc:
+        log.info("no instance secret (%s): every start opens its own window", exc.strerror)
+    return _PROCESS_SECRET
+
+
+def _proof(secret: bytes, nonce: bytes) -> bytes:
+    return hmac.new(secret, b"dentsend instance\0" + nonce, hashlib.sha256).hexdigest().encode()
+
+
+def _read_line(socket: QLocalSocket, timeout_ms: int) -> bytes:
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 256 and socket.waitForReadyRead(timeout_ms):
+        line += bytes(socket.readLine(256 - len(line)).data())
+    return line
+
+
 def hand_over(paths: list[Path], demo: bool, *, timeout_ms: int = 1000) -> bool:
-    """Give ``paths`` to a running dentsend; False if none answers."""
+    """Give ``paths`` to a running dentsend; False if none answers, or one that cannot prove
+    it is this user's dentsend."""
     socket = QLocalSocket()
     socket.connectToServer(server_name())
     if not socket.waitForConnected(timeout_ms):
         return False
-    message = {"files": [str(p.absolute()) for p in paths], "demo": demo}
-    socket.write(json.dumps(message).encode("utf-8") + b"\n")
-    socket.waitForBytesWritten(timeout_ms)
-    answer = b""
-    # The running app answers once it took the files: leaving earlier could lose them.
-    while not answer.endswith(b"\n") and len(answer) < len(_ACK) and socket.waitForReadyRead(3000):
-        answer += bytes(socket.readAll().data())
-    socket.abort()
-    return answer == _ACK
+    try:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        socket.write(nonce.hex().encode() + b"\n")
+        socket.waitForBytesWritten(timeout_ms)
+        proof = _read_line(socket, 3000).rstrip(b"\n")
+        if not hmac.compare_digest(proof, _proof(_secret(), nonce)):
+            log.warning("something that is not dentsend listens under dentsend's name; ignored")
+            return False
+        message = {"files": [str(p.absolute()) for p in paths], "demo": demo}
+        socket.write(json.dumps(message).encode("utf-8") + b"\n")
+        socket.waitForBytesWritten(timeout_ms)
+        # The running app answers once it took the files: leaving earlier could lose them.
+        return _read_line(socket, 3000) == _ACK
+    finally:
+        socket.abort()
 
 
 class InstanceServer(QObject):
@@ -66,11 +120,14 @@ class InstanceServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
         self._buffers: dict[QLocalSocket, bytearray] = {}
+        self._answered: set[QLocalSocket] = set()
+        self._secret = b""
 
     def try_serve(self) -> bool:
         """Become the one instance, if no other holds the lock."""
         if not self._lock.tryLock(100):
             return False
+        self._secret = _secret()
         QLocalServer.removeServer(server_name())  # a socket left by a crash: we hold the lock
         if not self._server.listen(server_name()):
             log.info("cannot listen for later starts: %s", self._server.errorString())
@@ -90,6 +147,7 @@ class InstanceServer(QObject):
 
     def _forget(self, socket: QLocalSocket) -> None:
         self._buffers.pop(socket, None)
+        self._answered.discard(socket)
         socket.deleteLater()
 
     def _read(self, socket: QLocalSocket) -> None:
@@ -100,15 +158,35 @@ class InstanceServer(QObject):
         if len(buffer) > _MAX_MESSAGE:
             socket.abort()
             return
-        if not buffer.endswith(b"\n"):
-            return
+        while b"\n" in buffer:
+            line, _, rest = bytes(buffer).partition(b"\n")
+            buffer[:] = rest
+            if socket not in self._answered:
+                self._answer_challenge(socket, line)
+            else:
+                self._take_files(socket, line)
+                return
+
+    def _answer_challenge(self, socket: QLocalSocket, line: bytes) -> None:
         try:
-            message = json.loads(buffer.decode("utf-8"))
+            nonce = bytes.fromhex(line.decode("ascii"))
+        except ValueError:
+            nonce = b""
+        if len(nonce) != _NONCE_BYTES:
+            socket.abort()
+            return
+        self._answered.add(socket)
+        socket.write(_proof(self._secret, nonce) + b"\n")
+        socket.flush()
+
+    def _take_files(self, socket: QLocalSocket, line: bytes) -> None:
+        try:
+            message = json.loads(line.decode("utf-8"))
             files = message["files"]
             demo = message.get("demo", False)
             if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
                 raise ValueError("files is not a list of names")
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.info("ignored a malformed message from another start (%s)", type(exc).__name__)
             socket.abort()
             return
