@@ -319,24 +319,13 @@ class _Job:
         handed out, so the pool compresses while the caller encrypts and writes; memory holds
         two files at most. The entry is taken out of ``builder``: the caller files it.
         """
-        from dentsend.bundle.records import start_encoding
+        from dentsend.bundle.records import start_payload_record
 
         previous: tuple[int, str, dict[str, Any], list[PendingRecord]] | None = None
         for clean in self.cleaned():
             records = builder.records_for(clean)
             entry = builder.entries.pop()
-            pending = [
-                start_encoding(
-                    r.name,
-                    r.role,
-                    r.data,
-                    compress=r.compress,
-                    predict=r.predict,
-                    executor=pool,
-                    sha256=r.sha256,
-                )
-                for r in records
-            ]
+            pending = [start_payload_record(r, pool) for r in records]
             self.sources[records[0].name] = clean.report.source
             current = (len(clean.data), records[0].name, entry, pending)
             del clean, records

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dentsend.bundle.format import MAX_META_BYTES, damaged, newer_format
 from dentsend.bundle.predictor import (
@@ -27,6 +27,9 @@ from dentsend.bundle.predictor import (
     plan_encoding,
     strip_starts,
 )
+
+if TYPE_CHECKING:
+    from dentsend.payload import PayloadRecord
 
 Role = Literal["manifest", "file", "view"]
 ROLES: tuple[str, ...] = ("manifest", "file", "view")
@@ -314,6 +317,19 @@ def _run_now(
             _now(function(*arguments)) for function, arguments in _jobs(data, predict, deflate)
         ]
     return PendingRecord(name, role, data, predict, digest, segments, deflate)
+
+
+def start_payload_record(record: PayloadRecord, executor: Executor | None) -> PendingRecord:
+    """:func:`start_encoding` of one record of the payload, as the payload step prepared it."""
+    return start_encoding(
+        record.name,
+        record.role,
+        record.data,
+        compress=record.compress,
+        predict=record.predict,
+        executor=executor,
+        sha256=record.sha256,
+    )
 
 
 def encode_record(

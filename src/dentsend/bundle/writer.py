@@ -33,7 +33,12 @@ from dentsend.bundle.format import (
     nonce,
 )
 from dentsend.bundle.page import CHUNK_CLOSE, CHUNK_OPEN, render_page
-from dentsend.bundle.records import EncodedRecord, PendingRecord, encode_record, start_encoding
+from dentsend.bundle.records import (
+    EncodedRecord,
+    PendingRecord,
+    encode_record,
+    start_payload_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,15 +300,7 @@ def write_bundle(
             previous_entry: dict[str, object] = {}
             for item, size in zip(files, sizes, strict=True):
                 pending = [
-                    start_encoding(
-                        r.name,
-                        r.role,
-                        r.data,
-                        compress=r.compress,
-                        predict=r.predict,
-                        executor=pool,
-                        sha256=r.sha256,
-                    )
+                    start_payload_record(r, pool)
                     for r in builder.records_for(_loaded(item))  # type: ignore[arg-type]
                 ]
                 entry = builder.entries[-1]
